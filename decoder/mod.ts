@@ -1,29 +1,25 @@
 /**
- * DeepCABAC decoder: turns an NNC (ISO/IEC 15938-17) bitstream back into weight tensors.
+ * The DeepCABAC decoder: payloads of NNC compressed data units and DeepCABAC-2020 streams, to
+ * typed arrays. It imports nothing but the project's shared core.
  *
- * This entry point is importable on its own (`@deepcabac/deepcabac/decoder`) so that a
- * decode-only bundle pulls in only the decoder's module graph.
- *
- * @example Read the decoder's version
+ * @example
  * ```ts
- * import { DECODER_VERSION } from "@deepcabac/deepcabac/decoder";
+ * import { decodePayload } from "@deepcabac/deepcabac/decoder";
+ * import { encodePayload } from "@deepcabac/deepcabac/encoder";
  * import assert from "node:assert/strict";
  *
- * assert.match(DECODER_VERSION, /^\d+\.\d+\.\d+$/);
+ * const params = {
+ *   shape: [3], payloadType: "int", dqFlag: 0, numGtxFlags: 11, scanOrder: 0,
+ *   qpDensity: 0, mpsQp: 0, syntax: "nnc1", profileIdc: 0,
+ * } as const;
+ * const { bytes } = encodePayload(Int32Array.of(7, 0, -7), params);
+ * assert.deepEqual(decodePayload(bytes, params).levels, Int32Array.of(7, 0, -7));
  * ```
  *
  * @module
  */
-
-/**
- * Version of the decoder, kept equal to the package version in `deno.json`.
- *
- * @example Check the version string
- * ```ts
- * import { DECODER_VERSION } from "@deepcabac/deepcabac/decoder";
- * import assert from "node:assert/strict";
- *
- * assert.equal(DECODER_VERSION, "0.1.0");
- * ```
- */
-export const DECODER_VERSION = "0.1.0";
+export * from "./decode_payload.ts";
+export * from "./decode_dc2020.ts";
+export * from "../core/errors.ts";
+export * from "../core/step_size.ts";
+export type * from "../core/syntax.ts";

@@ -1,29 +1,21 @@
 /**
- * DeepCABAC encoder: quantizes weight tensors and codes them into an NNC
- * (ISO/IEC 15938-17) bitstream.
+ * The DeepCABAC encoder: quantisers (nearest, rate-distortion URQ, dependent-quantisation
+ * trellis) and the payload encoder.
  *
- * This entry point is importable on its own (`@deepcabac/deepcabac/encoder`).
- *
- * @example Read the encoder's version
+ * @example
  * ```ts
- * import { ENCODER_VERSION } from "@deepcabac/deepcabac/encoder";
+ * import { encodePayload, quantizeUniform } from "@deepcabac/deepcabac/encoder";
  * import assert from "node:assert/strict";
  *
- * assert.match(ENCODER_VERSION, /^\d+\.\d+\.\d+$/);
+ * const levels = quantizeUniform(Float32Array.of(0.01, -0.02, 0.5), 2 ** -8);
+ * const out = encodePayload(levels, {
+ *   shape: [3], payloadType: "float", dqFlag: 0, numGtxFlags: 11, scanOrder: 0,
+ *   qpDensity: 2, mpsQp: 0, syntax: "nnc1", profileIdc: 0, qp: -32,
+ * });
+ * assert.ok(out.bytes.length > 0);
  * ```
  *
  * @module
  */
-
-/**
- * Version of the encoder, kept equal to the package version in `deno.json`.
- *
- * @example Check the version string
- * ```ts
- * import { ENCODER_VERSION } from "@deepcabac/deepcabac/encoder";
- * import assert from "node:assert/strict";
- *
- * assert.equal(ENCODER_VERSION, "0.1.0");
- * ```
- */
-export const ENCODER_VERSION = "0.1.0";
+export * from "./encode_payload.ts";
+export * from "./quantize.ts";

@@ -20,11 +20,3 @@ Deno.test("mod.ts re-exports everything the decoder and encoder export", () => {
     assert.equal((root as Record<string, unknown>)[name], value);
   }
 });
-
-Deno.test("every exported *_VERSION constant matches the version in deno.json", () => {
-  for (const [name, value] of Object.entries(root)) {
-    if (name.endsWith("_VERSION")) {
-      assert.equal(value, denoJson.version, `${name} differs from deno.json`);
-    }
-  }
-});

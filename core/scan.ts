@@ -1,0 +1,136 @@
+/**
+ * Scan orders: row-major, and the 8/16/32/64 block scans whose block rows start entry points.
+ *
+ * @module
+ */
+
+/** A tensor's matrix view and the order in which the coder visits its elements. */
+export interface ScanPlan {
+  /** Rows of the matrix view (`shape[0]`). */
+  readonly height: number;
+  /** Columns of the matrix view (product of `shape[1:]`). */
+  readonly width: number;
+  /** The scan order really used (0 when forced by the shape). */
+  readonly effectiveScanOrder: number;
+  /** Block size B (0 for row-major). */
+  readonly blockSize: number;
+  /** Element index (row-major) of each scan position. */
+  readonly order: Int32Array<ArrayBuffer>;
+  /** Scan position where each block row starts (one entry, 0, for row-major). */
+  readonly blockRowStarts: Int32Array<ArrayBuffer>;
+}
+
+/** Largest number of elements one tensor may have. */
+export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
+
+/**
+ * Returns the matrix view `[height, width]` of a tensor shape: H = shape[0] and W = the product
+ * of the other dimensions (a 1-D tensor of length n is n rows of width 1; a scalar is 1 × 1).
+ *
+ * @param shape Tensor shape.
+ * @returns `[height, width]`.
+ * @throws {RangeError} If a dimension is negative or not an integer, or the tensor is too large.
+ *
+ * @example
+ * ```ts
+ * import { matrixView } from "./scan.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(matrixView([64, 32, 5, 5]), [64, 800]);
+ * assert.deepEqual(matrixView([7]), [7, 1]);
+ * ```
+ */
+export function matrixView(shape: readonly number[]): [number, number] {
+  let width = 1;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i]!;
+    if (!Number.isInteger(d) || d < 0) {
+      throw new RangeError(`Cannot scan tensor: dimension ${i} is ${d}`);
+    }
+    if (i > 0) width *= d;
+  }
+  const height = shape.length === 0 ? 1 : shape[0]!;
+  if (height * width > MAX_TENSOR_ELEMENTS) {
+    throw new RangeError(`Cannot scan tensor: ${height * width} elements exceed the limit`);
+  }
+  return [height, width];
+}
+
+/**
+ * Returns the scan order actually used: block scans are only used for tensors with at least two
+ * dimensions whose matrix view has more than one row and more than one column.
+ *
+ * @param shape Tensor shape.
+ * @param scanOrder Requested scan order, 0..4.
+ * @returns The effective scan order.
+ *
+ * @example
+ * ```ts
+ * import { effectiveScanOrder } from "./scan.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(effectiveScanOrder([37, 1], 2), 0);
+ * assert.equal(effectiveScanOrder([130, 72], 2), 2);
+ * ```
+ */
+export function effectiveScanOrder(shape: readonly number[], scanOrder: number): number {
+  if (!Number.isInteger(scanOrder) || scanOrder < 0 || scanOrder > 4) {
+    throw new RangeError(`Scan order ${scanOrder} is not in 0..4`);
+  }
+  const [height, width] = matrixView(shape);
+  if (shape.length < 2 || height <= 1 || width <= 1) return 0;
+  return scanOrder;
+}
+
+/**
+ * Builds the scan plan of a tensor.
+ *
+ * @param shape Tensor shape.
+ * @param scanOrder Requested scan order, 0..4 (0 row-major, s > 0 blocks of 4 << s).
+ * @returns The plan.
+ *
+ * @example A 3 × 5 matrix in 8 × 8 blocks is one block row, scanned row-major
+ * ```ts
+ * import { scanPlan } from "./scan.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = scanPlan([10, 10], 1);
+ * assert.equal(plan.blockSize, 8);
+ * assert.deepEqual([...plan.blockRowStarts], [0, 80]);
+ * assert.deepEqual([...plan.order.subarray(0, 10)], [0, 1, 2, 3, 4, 5, 6, 7, 10, 11]);
+ * ```
+ */
+export function scanPlan(shape: readonly number[], scanOrder: number): ScanPlan {
+  const [height, width] = matrixView(shape);
+  const effective = effectiveScanOrder(shape, scanOrder);
+  const n = height * width;
+  const order = new Int32Array(n);
+  if (effective === 0) {
+    for (let i = 0; i < n; i++) order[i] = i;
+    return {
+      height,
+      width,
+      effectiveScanOrder: 0,
+      blockSize: 0,
+      order,
+      blockRowStarts: Int32Array.of(0),
+    };
+  }
+  const b = 4 << effective;
+  const blockRows = Math.ceil(height / b);
+  const blockRowStarts = new Int32Array(blockRows);
+  let p = 0;
+  for (let br = 0; br < blockRows; br++) {
+    blockRowStarts[br] = p;
+    const r0 = br * b;
+    const r1 = Math.min(height, r0 + b);
+    for (let c0 = 0; c0 < width; c0 += b) {
+      const c1 = Math.min(width, c0 + b);
+      for (let r = r0; r < r1; r++) {
+        const rowBase = r * width;
+        for (let c = c0; c < c1; c++) order[p++] = rowBase + c;
+      }
+    }
+  }
+  return { height, width, effectiveScanOrder: effective, blockSize: b, order, blockRowStarts };
+}

@@ -1,0 +1,102 @@
+/**
+ * Parameters of a DeepCABAC payload and the layout of its contexts.
+ *
+ * @module
+ */
+
+/**
+ * Which syntax variant a payload follows. `"nnc1"` is the first-edition NNC (reference software
+ * 0.3.1); `"nnc2"` is the second edition (NNCodec 2.0), which has one remainder context less,
+ * optional row skipping under profile 1, and sets the range to 256 before the first block row
+ * only when there are several block rows.
+ */
+export type SyntaxVariant = "nnc1" | "nnc2";
+
+/** Everything that determines how a tensor's payload is parsed. */
+export interface PayloadParams {
+  /** Tensor shape (the coder sees shape[0] rows of product(shape[1:]) columns). */
+  readonly shape: readonly number[];
+  /** `"float"`: quantised levels with a qp offset; `"int"`: integers coded losslessly. */
+  readonly payloadType: "float" | "int";
+  /** Dependent quantisation on (1) or off (0). Always 0 for integer payloads. */
+  readonly dqFlag: 0 | 1;
+  /** Number of "greater than" flags: cabac_unary_length_minus1 + 1. */
+  readonly numGtxFlags: number;
+  /** Scan order as signalled, 0..4 (forced to 0 by the shape where needed). */
+  readonly scanOrder: number;
+  /** qp_density, 0..7 (float payloads). */
+  readonly qpDensity: number;
+  /** The base qp that the signalled offset is relative to (mps_quantization_parameter). */
+  readonly mpsQp: number;
+  /** Syntax variant. */
+  readonly syntax: SyntaxVariant;
+  /** general_profile_idc of an nnc2 stream (1 adds the row-skip syntax). */
+  readonly profileIdc: 0 | 1;
+}
+
+/** Largest cabac_unary_length_minus1 (an 8-bit field, but more than 32 flags is pointless). */
+export const MAX_GTX_FLAGS = 256;
+
+/** Index ranges of the contexts of one payload, in eco-flag order. */
+export interface ContextLayout {
+  /** First significance context. */
+  readonly sig: number;
+  /** First sign context. */
+  readonly sign: number;
+  /** First "greater than" context (two per flag: positive, negative). */
+  readonly gtx: number;
+  /** First remainder-prefix context. */
+  readonly rem: number;
+  /** Number of remainder-prefix contexts. */
+  readonly remCount: number;
+  /** Contexts that carry eco flags (all of the above). */
+  readonly total: number;
+}
+
+/**
+ * Returns the context layout for a payload: 3 significance contexts (times 8 DQ states with
+ * DQ), 3 sign contexts, 2 per "greater than" flag, and 32 (nnc1) or 31 (nnc2) remainder-prefix
+ * contexts. The eco flags follow this order.
+ *
+ * @param numGtxFlags Number of "greater than" flags.
+ * @param dq Whether dependent quantisation is on.
+ * @param syntax Syntax variant.
+ * @returns The layout.
+ *
+ * @example
+ * ```ts
+ * import { contextLayout } from "./syntax.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(contextLayout(11, false, "nnc1").total, 60);
+ * assert.equal(contextLayout(11, true, "nnc1").total, 81);
+ * assert.equal(contextLayout(11, true, "nnc2").total, 80);
+ * ```
+ */
+export function contextLayout(
+  numGtxFlags: number,
+  dq: boolean,
+  syntax: SyntaxVariant,
+): ContextLayout {
+  const sigCount = dq ? 24 : 3;
+  const sign = sigCount;
+  const gtx = sign + 3;
+  const rem = gtx + 2 * numGtxFlags;
+  const remCount = syntax === "nnc1" ? 32 : 31;
+  return { sig: 0, sign, gtx, rem, remCount, total: rem + remCount };
+}
+
+/** Class of the previous level for context selection: 0 if zero, 1 if negative, 2 if positive. */
+export function neighbourClass(previous: number): number {
+  return previous === 0 ? 0 : previous < 0 ? 1 : 2;
+}
+
+/** An entry point: where a block row starts in the payload, as the reference records it. */
+export interface EntryPoint {
+  /** Bit position difference to the previous block row's start. */
+  readonly bitOffsetDelta: number;
+  /** The decoder's value register >> 7 at the block-row start (range is 256 there). */
+  readonly value8: number;
+  /** The dependent-quantisation state before the block row's first element. */
+  readonly dqState: number;
+}

@@ -1,0 +1,328 @@
+/**
+ * Encoding of one tensor's DeepCABAC payload (the data of an NNR compressed data unit).
+ *
+ * @module
+ */
+import { BinEncoder } from "../core/_bin_encoder.ts";
+import {
+  binCost,
+  ContextStates,
+  ESTIMATOR_SET_COUNT,
+  updateContext as ctxUpdate,
+} from "../core/context_model.ts";
+import { DQ_NEXT_STATE, dqCodedLevel } from "../core/dependent_quantization.ts";
+import { scanPlan } from "../core/scan.ts";
+import { stepSize } from "../core/step_size.ts";
+import {
+  type ContextLayout,
+  contextLayout,
+  neighbourClass,
+  type PayloadParams,
+} from "../core/syntax.ts";
+
+/** Encoder-side parameters of a payload. */
+export interface EncodePayloadParams extends PayloadParams {
+  /** The qp to signal (float payloads). */
+  readonly qp?: number;
+  /**
+   * Estimator parameter set per context: `"optimize"` (default) picks the cheapest set for each
+   * context, `"default"` signals set 0 everywhere, or give the sets explicitly.
+   */
+  readonly estimatorSets?: "optimize" | "default" | Uint8Array;
+  /** nnc2 profile 1: skip rows that are entirely zero (default false). */
+  readonly rowSkip?: boolean;
+  /** With DQ: the values are already the coded levels k rather than reconstruction indices. */
+  readonly valuesAreCodedLevels?: boolean;
+}
+
+/** An encoded payload. */
+export interface EncodedPayload {
+  /** The payload bytes. */
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  /**
+   * Bit positions (decoder shifts) where block rows 1..R−1 start, relative to the previous one;
+   * the rest of an entry point (`value8`) is the decoder's register there, so writers take the
+   * complete entry points from decoding the payload.
+   */
+  readonly blockRowBitOffsets: number[];
+  /** The estimator parameter set chosen for each context. */
+  readonly estimatorSets: Uint8Array<ArrayBuffer>;
+  /** The coded levels (equal to the input without DQ). */
+  readonly codedLevels: Int32Array<ArrayBuffer>;
+}
+
+/** Receives every coded level bin: used both to encode and to estimate costs. */
+interface BinSink {
+  bin(ctx: number, bin: number): void;
+  bypass(value: number, bits: number): void;
+  blockRowStart(): void;
+}
+
+/**
+ * Encodes one tensor payload.
+ *
+ * @param values Levels in tensor layout: reconstruction indices (or, with
+ * `valuesAreCodedLevels`, the DQ coded levels), or the integers of an integer payload.
+ * @param params How to code it.
+ * @returns The payload bytes and what the header needs (entry points).
+ * @throws {RangeError} If a parameter is out of range or a DQ index is unreachable.
+ *
+ * @example
+ * ```ts
+ * import { encodePayload } from "./encode_payload.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const out = encodePayload(Int32Array.of(1, 0, -2, 5), {
+ *   shape: [4], payloadType: "int", dqFlag: 0, numGtxFlags: 1, scanOrder: 0,
+ *   qpDensity: 0, mpsQp: 0, syntax: "nnc1", profileIdc: 0,
+ * });
+ * assert.ok(out.bytes.length > 0);
+ * assert.deepEqual(out.codedLevels, Int32Array.of(1, 0, -2, 5));
+ * ```
+ */
+export function encodePayload(values: Int32Array, params: EncodePayloadParams): EncodedPayload {
+  const plan = scanPlan(params.shape, params.scanOrder);
+  const { height, width } = plan;
+  if (values.length !== height * width) {
+    throw new RangeError(
+      `Cannot encode payload: ${values.length} values for shape [${params.shape}]`,
+    );
+  }
+  const dq = params.dqFlag === 1;
+  const layout = contextLayout(params.numGtxFlags, dq, params.syntax);
+  const rowSkipUsable = params.syntax === "nnc2" && params.profileIdc === 1 && width > 1 &&
+    height > 1;
+  const rowSkip = rowSkipUsable && params.rowSkip === true ? zeroRows(values, height, width) : null;
+  const coded = dq && !params.valuesAreCodedLevels
+    ? toCodedLevels(values, plan.blockSize, height, width, rowSkip)
+    : Int32Array.from(values);
+
+  const sets = params.estimatorSets instanceof Uint8Array
+    ? params.estimatorSets
+    : params.estimatorSets === "default"
+    ? new Uint8Array(layout.total)
+    : chooseEstimatorSets(coded, params, layout, rowSkip);
+  if (sets.length !== layout.total) {
+    throw new RangeError(`Expected ${layout.total} estimator sets, got ${sets.length}`);
+  }
+
+  const enc = new BinEncoder(values.length + 64);
+  if (params.payloadType === "float") {
+    if (params.qp === undefined) throw new TypeError("Cannot encode a float payload without qp");
+    stepSize(params.qp, params.qpDensity);
+    const bits = 6 + params.qpDensity;
+    const offset = params.qp - params.mpsQp;
+    if (offset < -(2 ** (bits - 1)) || offset >= 2 ** (bits - 1)) {
+      throw new RangeError(`Cannot signal qp ${params.qp}: offset does not fit in ${bits} bits`);
+    }
+    enc.encodeBypassBits(offset < 0 ? offset + 2 ** bits : offset, bits);
+  }
+  if (rowSkipUsable) {
+    enc.encodeBypass(rowSkip === null ? 0 : 1);
+    if (rowSkip !== null) {
+      const rowCtx = new ContextStates(1);
+      for (let r = 0; r < height; r++) enc.encodeBin(rowCtx, 0, rowSkip[r]!);
+    }
+  }
+  const ctx = new ContextStates(layout.total);
+  const ecoCtx = new ContextStates(1);
+  for (let c = 0; c < layout.total; c++) {
+    const set = sets[c]!;
+    enc.encodeBin(ecoCtx, 0, set > 0 ? 1 : 0);
+    if (set > 0) enc.encodeBypassBits(set - 1, 3);
+    ctx.setParameterSet(c, set);
+  }
+  const blockRows = plan.blockRowStarts.length;
+  if (plan.effectiveScanOrder > 0 && (params.syntax === "nnc1" || blockRows > 1)) enc.resetRange();
+
+  const blockRowBitOffsets: number[] = [];
+  let lastP = enc.shifts;
+  const sink: BinSink = {
+    bin: (c, b) => enc.encodeBin(ctx, c, b),
+    bypass: (v, bits) => enc.encodeBypassBits(v, bits),
+    blockRowStart() {
+      ctx.reset();
+      enc.resetRange();
+      blockRowBitOffsets.push(enc.shifts - lastP);
+      lastP = enc.shifts;
+    },
+  };
+  walkLevels(coded, plan.blockSize, height, width, dq, rowSkip, params.numGtxFlags, layout, sink);
+  enc.encodeTerminate(1);
+  return {
+    bytes: enc.finish(),
+    blockRowBitOffsets,
+    estimatorSets: Uint8Array.from(sets),
+    codedLevels: coded,
+  };
+}
+
+/** Rows whose values are all zero. */
+function zeroRows(values: Int32Array, height: number, width: number): Uint8Array {
+  const rows = new Uint8Array(height);
+  for (let r = 0; r < height; r++) {
+    let zero = 1;
+    for (let c = 0; c < width; c++) {
+      if (values[r * width + c] !== 0) {
+        zero = 0;
+        break;
+      }
+    }
+    rows[r] = zero;
+  }
+  return rows;
+}
+
+/** Converts reconstruction indices to DQ coded levels by walking the scan with the state machine. */
+function toCodedLevels(
+  indices: Int32Array,
+  blockSize: number,
+  height: number,
+  width: number,
+  rowSkip: Uint8Array | null,
+): Int32Array<ArrayBuffer> {
+  const coded = new Int32Array(indices.length);
+  let state = 0;
+  forEachScanRow(blockSize, height, width, (r, c0, c1) => {
+    if (rowSkip !== null && rowSkip[r]) {
+      for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
+      return;
+    }
+    for (let c = c0; c < c1; c++) {
+      const i = r * width + c;
+      const k = dqCodedLevel(indices[i]!, state);
+      coded[i] = k;
+      state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
+    }
+  }, () => {});
+  return coded;
+}
+
+/** Calls `row(r, c0, c1)` for each row segment in scan order and `blockRow(j)` before rows j ≥ 1. */
+function forEachScanRow(
+  blockSize: number,
+  height: number,
+  width: number,
+  row: (r: number, c0: number, c1: number) => void,
+  blockRow: (j: number) => void,
+): void {
+  const bw = blockSize === 0 ? width : blockSize;
+  const bh = blockSize === 0 ? height : blockSize;
+  const blockRows = blockSize === 0 ? 1 : Math.ceil(height / blockSize);
+  for (let br = 0; br < blockRows; br++) {
+    if (br > 0) blockRow(br);
+    const r0 = br * bh;
+    const r1 = Math.min(height, r0 + bh);
+    for (let c0 = 0; c0 < width; c0 += bw) {
+      const c1 = Math.min(width, c0 + bw);
+      for (let r = r0; r < r1; r++) row(r, c0, c1);
+    }
+  }
+}
+
+/** Emits the bins of every level, in scan order, into `sink`. */
+function walkLevels(
+  coded: Int32Array,
+  blockSize: number,
+  height: number,
+  width: number,
+  dq: boolean,
+  rowSkip: Uint8Array | null,
+  numGtx: number,
+  layout: ContextLayout,
+  sink: BinSink,
+): void {
+  let state = 0;
+  let previous = 0;
+  const lastRem = layout.remCount - 1;
+  forEachScanRow(blockSize, height, width, (r, c0, c1) => {
+    if (rowSkip !== null && rowSkip[r]) {
+      for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
+      previous = 0;
+      return;
+    }
+    for (let c = c0; c < c1; c++) {
+      const k = coded[r * width + c]!;
+      const cls = neighbourClass(previous);
+      sink.bin(layout.sig + (dq ? 3 * state : 0) + cls, k !== 0 ? 1 : 0);
+      if (k !== 0) {
+        const negative = k < 0 ? 1 : 0;
+        sink.bin(layout.sign + cls, negative);
+        const magnitude = Math.abs(k);
+        let i = 0;
+        for (; i < numGtx; i++) {
+          const more = magnitude > i + 1 ? 1 : 0;
+          sink.bin(layout.gtx + 2 * i + negative, more);
+          if (!more) break;
+        }
+        if (i === numGtx) {
+          let rest = magnitude - numGtx - 1;
+          let prefix = 0;
+          while (rest >= 2 ** prefix) {
+            sink.bin(layout.rem + (prefix < lastRem ? prefix : lastRem), 1);
+            rest -= 2 ** prefix;
+            prefix++;
+          }
+          sink.bin(layout.rem + (prefix < lastRem ? prefix : lastRem), 0);
+          sink.bypass(rest, prefix);
+        }
+      }
+      if (dq) state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
+      previous = k;
+    }
+  }, () => {
+    sink.blockRowStart();
+    previous = 0;
+  });
+}
+
+/**
+ * Picks, for each context, the estimator parameter set that minimises the estimated bits of the
+ * bins it will code (ties go to the lower set, so unused contexts keep the default).
+ */
+function chooseEstimatorSets(
+  coded: Int32Array,
+  params: PayloadParams,
+  layout: ContextLayout,
+  rowSkip: Uint8Array | null,
+): Uint8Array {
+  const plan = scanPlan(params.shape, params.scanOrder);
+  const best = new Float64Array(layout.total).fill(Infinity);
+  const choice = new Uint8Array(layout.total);
+  for (let set = 0; set < ESTIMATOR_SET_COUNT; set++) {
+    const ctx = new ContextStates(layout.total);
+    for (let c = 0; c < layout.total; c++) ctx.setParameterSet(c, set);
+    const cost = new Float64Array(layout.total);
+    const sink: BinSink = {
+      bin(c, b) {
+        cost[c]! += binCost(ctx, c, b);
+        // Adapt exactly as the coder will.
+        ctxUpdate(ctx, c, b);
+      },
+      bypass() {},
+      blockRowStart() {
+        ctx.reset();
+      },
+    };
+    walkLevels(
+      coded,
+      plan.blockSize,
+      plan.height,
+      plan.width,
+      params.dqFlag === 1,
+      rowSkip,
+      params.numGtxFlags,
+      layout,
+      sink,
+    );
+    for (let c = 0; c < layout.total; c++) {
+      // The flag and 3 bypass bits of a non-default set cost about 4 bits more.
+      const total = cost[c]! + (set > 0 ? 4 : 0);
+      if (total < best[c]!) {
+        best[c] = total;
+        choice[c] = set;
+      }
+    }
+  }
+  return choice;
+}

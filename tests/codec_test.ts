@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { decodePayload } from "../decoder/decode_payload.ts";
+import { encodePayload } from "../encoder/encode_payload.ts";
+import { DecodeError } from "../core/errors.ts";
+import { seededRandom } from "../core/fixtures.ts";
+import type { PayloadParams } from "../core/syntax.ts";
+import { dqReconstructionIndex } from "../core/dependent_quantization.ts";
+
+function randomLevels(n: number, seed: number, zeroRow = -1, width = 1): Int32Array<ArrayBuffer> {
+  const rnd = seededRandom(seed);
+  const v = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = rnd();
+    v[i] = u < 0.3 ? 0 : Math.round((rnd() - 0.5) * Math.exp(rnd() * 7));
+  }
+  if (zeroRow >= 0) v.fill(0, zeroRow * width, (zeroRow + 1) * width);
+  return v;
+}
+
+const CASES: (PayloadParams & { name: string })[] = [
+  {
+    name: "URQ row-major",
+    shape: [64, 64],
+    payloadType: "float",
+    dqFlag: 0,
+    numGtxFlags: 11,
+    scanOrder: 0,
+    qpDensity: 2,
+    mpsQp: 0,
+    syntax: "nnc1",
+    profileIdc: 0,
+  },
+  {
+    name: "DQ 16x16 blocks",
+    shape: [130, 72],
+    payloadType: "float",
+    dqFlag: 1,
+    numGtxFlags: 11,
+    scanOrder: 2,
+    qpDensity: 2,
+    mpsQp: 0,
+    syntax: "nnc1",
+    profileIdc: 0,
+  },
+  {
+    name: "nnc2 DQ row skip 32x32 blocks",
+    shape: [130, 72],
+    payloadType: "float",
+    dqFlag: 1,
+    numGtxFlags: 4,
+    scanOrder: 3,
+    qpDensity: 3,
+    mpsQp: -8,
+    syntax: "nnc2",
+    profileIdc: 1,
+  },
+  {
+    name: "nnc2 URQ one flag",
+    shape: [37, 53],
+    payloadType: "float",
+    dqFlag: 0,
+    numGtxFlags: 1,
+    scanOrder: 1,
+    qpDensity: 0,
+    mpsQp: 0,
+    syntax: "nnc2",
+    profileIdc: 1,
+  },
+  {
+    name: "integer 4-D",
+    shape: [16, 8, 3, 3],
+    payloadType: "int",
+    dqFlag: 0,
+    numGtxFlags: 11,
+    scanOrder: 0,
+    qpDensity: 0,
+    mpsQp: 0,
+    syntax: "nnc1",
+    profileIdc: 0,
+  },
+  {
+    name: "1-D forced row-major",
+    shape: [100],
+    payloadType: "float",
+    dqFlag: 1,
+    numGtxFlags: 32,
+    scanOrder: 4,
+    qpDensity: 7,
+    mpsQp: 0,
+    syntax: "nnc1",
+    profileIdc: 0,
+  },
+];
+
+for (const [i, c] of CASES.entries()) {
+  Deno.test(`decodePayload() inverts encodePayload(): ${c.name}`, () => {
+    const n = c.shape.reduce((a, b) => a * b, 1);
+    const width = n / c.shape[0]!;
+    const coded = randomLevels(n, 100 + i, 5, width);
+    const qp = c.payloadType === "float" ? -30 : undefined;
+    const enc = encodePayload(coded, {
+      ...c,
+      ...(qp === undefined ? {} : { qp }),
+      rowSkip: true,
+      valuesAreCodedLevels: true,
+    });
+    const dec = decodePayload(enc.bytes, c);
+    assert.deepEqual(dec.codedLevels, coded);
+    assert.equal(dec.bytesConsumed, enc.bytes.length);
+    assert.equal(dec.qp, qp ?? null);
+    assert.deepEqual(dec.entryPoints.map((e) => e.bitOffsetDelta), enc.blockRowBitOffsets);
+    if (c.dqFlag === 0) assert.deepEqual(dec.levels, coded);
+  });
+}
+
+Deno.test("encodePayload() maps DQ reconstruction indices to coded levels and back", () => {
+  const params = CASES[1]!;
+  const n = 130 * 72;
+  const k = randomLevels(n, 7);
+  // Build reachable reconstruction indices from coded levels in scan order via a first encode.
+  const first = encodePayload(k, { ...params, qp: -32, valuesAreCodedLevels: true });
+  const dec = decodePayload(first.bytes, params);
+  const again = encodePayload(dec.levels, { ...params, qp: -32 });
+  assert.deepEqual(again.codedLevels, k);
+  assert.deepEqual(again.bytes, first.bytes);
+  assert.equal(dqReconstructionIndex(dec.codedLevels[0]!, 0), dec.levels[0]);
+});
+
+Deno.test("decodePayload() rejects truncated and corrupt payloads with DecodeError", () => {
+  const c = CASES[0]!;
+  const coded = randomLevels(64 * 64, 3);
+  const { bytes } = encodePayload(coded, { ...c, qp: -30, valuesAreCodedLevels: true });
+  for (const cut of [0, 1, 2, 10, bytes.length >> 1, bytes.length - 1]) {
+    assert.throws(() => decodePayload(bytes.subarray(0, cut), c), DecodeError, `cut at ${cut}`);
+  }
+  const corrupt = bytes.slice();
+  corrupt[corrupt.length >> 1] = corrupt[corrupt.length >> 1]! ^ 0x5a;
+  assert.throws(() => decodePayload(corrupt, c), DecodeError);
+  assert.throws(
+    () => decodePayload(bytes, { ...c, shape: [1 << 16, 1 << 16] }),
+    (e: unknown) => e instanceof DecodeError && e.code === "limit",
+  );
+});
