@@ -102,7 +102,45 @@ export function lpsAndMps(s: ContextStates, ctx: number, range: number): number 
   let q = ((s.stateA[ctx]! + s.stateB[ctx]!) >> 8) & 0xff;
   const mps = q >> 7;
   if (mps) q ^= 0xff;
-  return (mps << 9) | ((((q >> 2) * (range >> 5)) >> 1) + 4);
+  return (mps << 9) | lpsRange(q, range);
+}
+
+/**
+ * LPS sub-range for the 7-bit LPS probability `q` (0..127) and the current range.
+ *
+ * @param q LPS probability in units of 1/256.
+ * @param range Current range (256..510).
+ * @returns The LPS sub-range.
+ */
+export function lpsRange(q: number, range: number): number {
+  return (((q >> 2) * (range >> 5)) >> 1) + 4;
+}
+
+/** Renormalisation shift after an LPS, indexed by the LPS sub-range (1..511). */
+export const RENORM_SHIFT: Readonly<Uint8Array> = (() => {
+  const t = new Uint8Array(512);
+  for (let i = 0; i < 512; i++) {
+    let r = Math.max(i, 1);
+    let n = 0;
+    while (r < 256) {
+      r <<= 1;
+      n++;
+    }
+    t[i] = n;
+  }
+  return t;
+})();
+
+/**
+ * One state of a context moved towards the coded bin by `1 / 2^shift`.
+ *
+ * @param state 15-bit probability of a 1.
+ * @param shift Adaptation shift.
+ * @param bin The coded bin.
+ * @returns The new state.
+ */
+export function adapt(state: number, shift: number, bin: number): number {
+  return state - (state >> shift) + ((ONE * bin) >> shift);
 }
 
 /**
@@ -117,8 +155,8 @@ export function updateContext(s: ContextStates, ctx: number, bin: number): void 
   const b = s.stateB[ctx]!;
   const shA = s.shiftA[ctx]!;
   const shB = s.shiftB[ctx]!;
-  s.stateA[ctx] = a - (a >> shA) + ((ONE * bin) >> shA);
-  s.stateB[ctx] = b - (b >> shB) + ((ONE * bin) >> shB);
+  s.stateA[ctx] = adapt(a, shA, bin);
+  s.stateB[ctx] = adapt(b, shB, bin);
 }
 
 /** Cost in bits of coding a bin whose probability (of the bin value) is `k / 256`. */

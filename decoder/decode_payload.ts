@@ -4,8 +4,8 @@
  * @module
  */
 import { BinDecoder } from "../core/_bin_decoder.ts";
-import { ContextStates } from "../core/context_model.ts";
-import { DQ_NEXT_STATE, dqReconstructionIndex } from "../core/dependent_quantization.ts";
+import { adapt, ContextStates, lpsRange, RENORM_SHIFT } from "../core/context_model.ts";
+import { DQ_NEXT_STATE } from "../core/dependent_quantization.ts";
 import { DecodeError } from "../core/errors.ts";
 import { scanPlan } from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
@@ -14,7 +14,6 @@ import {
   contextLayout,
   type EntryPoint,
   MAX_GTX_FLAGS,
-  neighbourClass,
   type PayloadParams,
 } from "../core/syntax.ts";
 
@@ -175,23 +174,25 @@ export function decodePayload(
           previous = 0;
           continue;
         }
-        const rowBase = r * width;
-        for (let c = c0; c < c1; c++) {
-          const k = decodeLevel(dec, ctx, layout, params.numGtxFlags, dq ? 3 * state : 0, previous);
-          const idx = rowBase + c;
-          coded[idx] = k;
-          if (dq) {
-            levels[idx] = dqReconstructionIndex(k, state);
-            state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
-          } else {
-            levels[idx] = k;
-          }
-          previous = k;
-        }
+        const packed = decodeSegment(
+          dec,
+          ctx,
+          layout,
+          params.numGtxFlags,
+          coded,
+          dq ? levels : null,
+          r * width + c0,
+          r * width + c1,
+          previous,
+          state,
+        );
+        previous = segmentPrevious;
+        state = packed;
       }
     }
   }
 
+  if (!dq) levels.set(coded);
   if (dec.decodeTerminate() !== 1) {
     throw new DecodeError(
       "corrupt",
@@ -213,36 +214,220 @@ export function decodePayload(
   return { qp, step, levels, codedLevels: coded, recon, bytesConsumed, entryPoints };
 }
 
-/** Decodes one level with the DeepCABAC binarisation. */
-function decodeLevel(
+/** The last coded level of the segment most recently decoded by {@linkcode decodeSegment}. */
+let segmentPrevious = 0;
+
+/**
+ * Decodes the levels of elements `[from, to)` (one row segment, consecutive in memory) with the
+ * DeepCABAC binarisation. This is the hot loop: the engine registers live in locals and the
+ * context-coded bin decode is written out for each syntax element. Returns the DQ state after
+ * the segment and leaves the last level in `segmentPrevious`.
+ */
+function decodeSegment(
   dec: BinDecoder,
   ctx: ContextStates,
   layout: ContextLayout,
   numGtx: number,
-  sigOffset: number,
+  coded: Int32Array,
+  dqLevels: Int32Array | null,
+  from: number,
+  to: number,
   previous: number,
+  state: number,
 ): number {
-  const cls = neighbourClass(previous);
-  if (!dec.decodeBin(ctx, layout.sig + sigOffset + cls)) return 0;
-  const negative = dec.decodeBin(ctx, layout.sign + cls);
-  let magnitude = 1;
-  let i = 0;
-  for (; i < numGtx; i++) {
-    if (!dec.decodeBin(ctx, layout.gtx + 2 * i + negative)) break;
-    magnitude++;
-  }
-  if (i === numGtx) {
-    let k = 0;
-    const lastRem = layout.remCount - 1;
-    while (dec.decodeBin(ctx, layout.rem + (k < lastRem ? k : lastRem))) {
-      if (++k > MAX_REMAINDER_PREFIX) {
-        throw new DecodeError("corrupt", "Level remainder prefix is too long", dec.pos);
+  const sA = ctx.stateA;
+  const sB = ctx.stateB;
+  const shA = ctx.shiftA;
+  const shB = ctx.shiftB;
+  const sigBase = layout.sig;
+  const signBase = layout.sign;
+  const gtxBase = layout.gtx;
+  const remBase = layout.rem;
+  const lastRem = layout.remCount - 1;
+  let value = dec.value;
+  let range = dec.range;
+  let bitsNeeded = dec.bitsNeeded;
+  const data = dec.data;
+  const safeEnd = dec.end; // below this, bytes can be read without the overrun check
+  let pos = dec.pos;
+  let c = 0;
+  let bin = 0;
+  for (let idx = from; idx < to; idx++) {
+    const cls = previous === 0 ? 0 : previous < 0 ? 1 : 2;
+    // --- significance flag
+    c = sigBase + (dqLevels === null ? 0 : 3 * state) + cls;
+    {
+      const sum = sA[c]! + sB[c]!;
+      let q = (sum >> 8) & 0xff;
+      bin = q >> 7;
+      if (bin) q ^= 0xff;
+      const lps = lpsRange(q, range);
+      range -= lps;
+      const scaled = range << 7;
+      if (value < scaled) {
+        if (range < 256) {
+          range <<= 1;
+          value <<= 1;
+          if (++bitsNeeded === 0) {
+            bitsNeeded = -8;
+            value |= pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte());
+          }
+        }
+      } else {
+        bin ^= 1;
+        const n = RENORM_SHIFT[lps]!;
+        value = (value - scaled) << n;
+        range = lps << n;
+        bitsNeeded += n;
+        if (bitsNeeded >= 0) {
+          value += (pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte())) <<
+            bitsNeeded;
+          bitsNeeded -= 8;
+        }
       }
+      sA[c] = adapt(sA[c]!, shA[c]!, bin);
+      sB[c] = adapt(sB[c]!, shB[c]!, bin);
     }
-    magnitude += 2 ** k - 1 + dec.decodeBypassBits(k);
-    if (magnitude > 2 ** 31 - (negative ? 0 : 1)) {
-      throw new DecodeError("corrupt", "Level does not fit in 32 bits", dec.pos);
+    let k = 0;
+    if (bin) {
+      // --- sign flag
+      c = signBase + cls;
+      {
+        const sum = sA[c]! + sB[c]!;
+        let q = (sum >> 8) & 0xff;
+        bin = q >> 7;
+        if (bin) q ^= 0xff;
+        const lps = lpsRange(q, range);
+        range -= lps;
+        const scaled = range << 7;
+        if (value < scaled) {
+          if (range < 256) {
+            range <<= 1;
+            value <<= 1;
+            if (++bitsNeeded === 0) {
+              bitsNeeded = -8;
+              value |= pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte());
+            }
+          }
+        } else {
+          bin ^= 1;
+          const n = RENORM_SHIFT[lps]!;
+          value = (value - scaled) << n;
+          range = lps << n;
+          bitsNeeded += n;
+          if (bitsNeeded >= 0) {
+            value += (pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte())) <<
+              bitsNeeded;
+            bitsNeeded -= 8;
+          }
+        }
+        sA[c] = adapt(sA[c]!, shA[c]!, bin);
+        sB[c] = adapt(sB[c]!, shB[c]!, bin);
+      }
+      const negative = bin;
+      let magnitude = 1;
+      let g = 0;
+      // --- greater-than flags
+      for (; g < numGtx; g++) {
+        c = gtxBase + 2 * g + negative;
+        const sum = sA[c]! + sB[c]!;
+        let q = (sum >> 8) & 0xff;
+        bin = q >> 7;
+        if (bin) q ^= 0xff;
+        const lps = lpsRange(q, range);
+        range -= lps;
+        const scaled = range << 7;
+        if (value < scaled) {
+          if (range < 256) {
+            range <<= 1;
+            value <<= 1;
+            if (++bitsNeeded === 0) {
+              bitsNeeded = -8;
+              value |= pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte());
+            }
+          }
+        } else {
+          bin ^= 1;
+          const n = RENORM_SHIFT[lps]!;
+          value = (value - scaled) << n;
+          range = lps << n;
+          bitsNeeded += n;
+          if (bitsNeeded >= 0) {
+            value += (pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte())) <<
+              bitsNeeded;
+            bitsNeeded -= 8;
+          }
+        }
+        sA[c] = adapt(sA[c]!, shA[c]!, bin);
+        sB[c] = adapt(sB[c]!, shB[c]!, bin);
+        if (!bin) break;
+        magnitude++;
+      }
+      if (g === numGtx) {
+        // --- Exp-Golomb remainder: context-coded prefix, bypass suffix
+        let prefix = 0;
+        for (;;) {
+          c = remBase + (prefix < lastRem ? prefix : lastRem);
+          const sum = sA[c]! + sB[c]!;
+          let q = (sum >> 8) & 0xff;
+          bin = q >> 7;
+          if (bin) q ^= 0xff;
+          const lps = lpsRange(q, range);
+          range -= lps;
+          const scaled = range << 7;
+          if (value < scaled) {
+            if (range < 256) {
+              range <<= 1;
+              value <<= 1;
+              if (++bitsNeeded === 0) {
+                bitsNeeded = -8;
+                value |= pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte());
+              }
+            }
+          } else {
+            bin ^= 1;
+            const n = RENORM_SHIFT[lps]!;
+            value = (value - scaled) << n;
+            range = lps << n;
+            bitsNeeded += n;
+            if (bitsNeeded >= 0) {
+              value += (pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte())) <<
+                bitsNeeded;
+              bitsNeeded -= 8;
+            }
+          }
+          sA[c] = adapt(sA[c]!, shA[c]!, bin);
+          sB[c] = adapt(sB[c]!, shB[c]!, bin);
+          if (!bin) break;
+          if (++prefix > MAX_REMAINDER_PREFIX) {
+            throw new DecodeError("corrupt", "Level remainder prefix is too long", pos);
+          }
+        }
+        dec.value = value;
+        dec.range = range;
+        dec.bitsNeeded = bitsNeeded;
+        dec.pos = pos;
+        magnitude += 2 ** prefix - 1 + dec.decodeBypassBits(prefix);
+        value = dec.value;
+        bitsNeeded = dec.bitsNeeded;
+        pos = dec.pos;
+        if (magnitude > 2 ** 31 - (negative ? 0 : 1)) {
+          throw new DecodeError("corrupt", "Level does not fit in 32 bits", pos);
+        }
+      }
+      k = negative ? -magnitude : magnitude;
     }
+    coded[idx] = k;
+    if (dqLevels !== null) {
+      dqLevels[idx] = k === 0 ? 0 : k > 0 ? 2 * k - (state & 1) : 2 * k + (state & 1);
+      state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
+    }
+    previous = k;
   }
-  return negative ? -magnitude : magnitude;
+  dec.value = value;
+  dec.range = range;
+  dec.bitsNeeded = bitsNeeded;
+  dec.pos = pos;
+  segmentPrevious = previous;
+  return state;
 }

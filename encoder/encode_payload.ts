@@ -8,7 +8,7 @@ import {
   binCost,
   ContextStates,
   ESTIMATOR_SET_COUNT,
-  updateContext as ctxUpdate,
+  updateContext,
 } from "../core/context_model.ts";
 import { DQ_NEXT_STATE, dqCodedLevel } from "../core/dependent_quantization.ts";
 import { scanPlan } from "../core/scan.ts";
@@ -51,11 +51,28 @@ export interface EncodedPayload {
   readonly codedLevels: Int32Array<ArrayBuffer>;
 }
 
-/** Receives every coded level bin: used both to encode and to estimate costs. */
-interface BinSink {
-  bin(ctx: number, bin: number): void;
-  bypass(value: number, bits: number): void;
-  blockRowStart(): void;
+/** Codes in {@linkcode BinList.ctx} above the context indices. */
+const BYPASS = 0xff00; // + number of bits
+const BLOCK_ROW = 0xffff;
+
+/** Every level bin of a payload in coding order: context (or marker) and value. */
+class BinList {
+  ctx = new Uint16Array(1 << 12);
+  value = new Int32Array(1 << 12);
+  length = 0;
+
+  push(ctx: number, value: number): void {
+    if (this.length === this.ctx.length) {
+      const c = new Uint16Array(this.length * 2);
+      c.set(this.ctx);
+      this.ctx = c;
+      const v = new Int32Array(this.length * 2);
+      v.set(this.value);
+      this.value = v;
+    }
+    this.ctx[this.length] = ctx;
+    this.value[this.length++] = value;
+  }
 }
 
 /**
@@ -97,11 +114,13 @@ export function encodePayload(values: Int32Array, params: EncodePayloadParams): 
     ? toCodedLevels(values, plan.blockSize, height, width, rowSkip)
     : Int32Array.from(values);
 
+  const list = new BinList();
+  walkLevels(coded, plan.blockSize, height, width, dq, rowSkip, params.numGtxFlags, layout, list);
   const sets = params.estimatorSets instanceof Uint8Array
     ? params.estimatorSets
     : params.estimatorSets === "default"
     ? new Uint8Array(layout.total)
-    : chooseEstimatorSets(coded, params, layout, rowSkip);
+    : chooseEstimatorSets(list, layout);
   if (sets.length !== layout.total) {
     throw new RangeError(`Expected ${layout.total} estimator sets, got ${sets.length}`);
   }
@@ -137,17 +156,19 @@ export function encodePayload(values: Int32Array, params: EncodePayloadParams): 
 
   const blockRowBitOffsets: number[] = [];
   let lastP = enc.shifts;
-  const sink: BinSink = {
-    bin: (c, b) => enc.encodeBin(ctx, c, b),
-    bypass: (v, bits) => enc.encodeBypassBits(v, bits),
-    blockRowStart() {
+  for (let i = 0; i < list.length; i++) {
+    const c = list.ctx[i]!;
+    if (c < BYPASS) {
+      enc.encodeBin(ctx, c, list.value[i]!);
+    } else if (c === BLOCK_ROW) {
       ctx.reset();
       enc.resetRange();
       blockRowBitOffsets.push(enc.shifts - lastP);
       lastP = enc.shifts;
-    },
-  };
-  walkLevels(coded, plan.blockSize, height, width, dq, rowSkip, params.numGtxFlags, layout, sink);
+    } else {
+      enc.encodeBypassBits(list.value[i]!, c - BYPASS);
+    }
+  }
   enc.encodeTerminate(1);
   return {
     bytes: enc.finish(),
@@ -220,7 +241,7 @@ function forEachScanRow(
   }
 }
 
-/** Emits the bins of every level, in scan order, into `sink`. */
+/** Emits the bins of every level, in scan order, into `list`. */
 function walkLevels(
   coded: Int32Array,
   blockSize: number,
@@ -230,7 +251,7 @@ function walkLevels(
   rowSkip: Uint8Array | null,
   numGtx: number,
   layout: ContextLayout,
-  sink: BinSink,
+  list: BinList,
 ): void {
   let state = 0;
   let previous = 0;
@@ -244,34 +265,34 @@ function walkLevels(
     for (let c = c0; c < c1; c++) {
       const k = coded[r * width + c]!;
       const cls = neighbourClass(previous);
-      sink.bin(layout.sig + (dq ? 3 * state : 0) + cls, k !== 0 ? 1 : 0);
+      list.push(layout.sig + (dq ? 3 * state : 0) + cls, k !== 0 ? 1 : 0);
       if (k !== 0) {
         const negative = k < 0 ? 1 : 0;
-        sink.bin(layout.sign + cls, negative);
+        list.push(layout.sign + cls, negative);
         const magnitude = Math.abs(k);
         let i = 0;
         for (; i < numGtx; i++) {
           const more = magnitude > i + 1 ? 1 : 0;
-          sink.bin(layout.gtx + 2 * i + negative, more);
+          list.push(layout.gtx + 2 * i + negative, more);
           if (!more) break;
         }
         if (i === numGtx) {
           let rest = magnitude - numGtx - 1;
           let prefix = 0;
           while (rest >= 2 ** prefix) {
-            sink.bin(layout.rem + (prefix < lastRem ? prefix : lastRem), 1);
+            list.push(layout.rem + (prefix < lastRem ? prefix : lastRem), 1);
             rest -= 2 ** prefix;
             prefix++;
           }
-          sink.bin(layout.rem + (prefix < lastRem ? prefix : lastRem), 0);
-          sink.bypass(rest, prefix);
+          list.push(layout.rem + (prefix < lastRem ? prefix : lastRem), 0);
+          list.push(BYPASS + prefix, rest);
         }
       }
       if (dq) state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
       previous = k;
     }
   }, () => {
-    sink.blockRowStart();
+    list.push(BLOCK_ROW, 0);
     previous = 0;
   });
 }
@@ -280,43 +301,26 @@ function walkLevels(
  * Picks, for each context, the estimator parameter set that minimises the estimated bits of the
  * bins it will code (ties go to the lower set, so unused contexts keep the default).
  */
-function chooseEstimatorSets(
-  coded: Int32Array,
-  params: PayloadParams,
-  layout: ContextLayout,
-  rowSkip: Uint8Array | null,
-): Uint8Array {
-  const plan = scanPlan(params.shape, params.scanOrder);
+function chooseEstimatorSets(list: BinList, layout: ContextLayout): Uint8Array {
   const best = new Float64Array(layout.total).fill(Infinity);
   const choice = new Uint8Array(layout.total);
+  const cost = new Float64Array(layout.total);
   for (let set = 0; set < ESTIMATOR_SET_COUNT; set++) {
     const ctx = new ContextStates(layout.total);
     for (let c = 0; c < layout.total; c++) ctx.setParameterSet(c, set);
-    const cost = new Float64Array(layout.total);
-    const sink: BinSink = {
-      bin(c, b) {
+    cost.fill(0);
+    for (let i = 0; i < list.length; i++) {
+      const c = list.ctx[i]!;
+      if (c < BYPASS) {
+        const b = list.value[i]!;
         cost[c]! += binCost(ctx, c, b);
-        // Adapt exactly as the coder will.
-        ctxUpdate(ctx, c, b);
-      },
-      bypass() {},
-      blockRowStart() {
+        updateContext(ctx, c, b);
+      } else if (c === BLOCK_ROW) {
         ctx.reset();
-      },
-    };
-    walkLevels(
-      coded,
-      plan.blockSize,
-      plan.height,
-      plan.width,
-      params.dqFlag === 1,
-      rowSkip,
-      params.numGtxFlags,
-      layout,
-      sink,
-    );
+      }
+    }
     for (let c = 0; c < layout.total; c++) {
-      // The flag and 3 bypass bits of a non-default set cost about 4 bits more.
+      // A non-default set costs its flag and 3 bypass bits, about 4 bits more.
       const total = cost[c]! + (set > 0 ? 4 : 0);
       if (total < best[c]!) {
         best[c] = total;

@@ -1,0 +1,96 @@
+// Throughput of the payload decoder and encoder on a seeded 2048 × 2048 Laplace(0, 0.02) tensor
+// (URQ and DQ at qp −40, −32, −24), plus the bin-level primitives.
+// Run: npx deno bench -A bench/  — report M weights/s = 4.194304 / (time per iteration in s).
+import { decodePayload } from "../decoder/decode_payload.ts";
+import { encodePayload } from "../encoder/encode_payload.ts";
+import { quantizeDqTrellis, quantizeUniform } from "../encoder/quantize.ts";
+import { laplaceTensor } from "../core/fixtures.ts";
+import { stepSize } from "../core/step_size.ts";
+import { BinDecoder } from "../core/_bin_decoder.ts";
+import { BinEncoder } from "../core/_bin_encoder.ts";
+import { ContextStates } from "../core/context_model.ts";
+import type { PayloadParams } from "../core/syntax.ts";
+
+const SIDE = 2048;
+const weights = laplaceTensor(SIDE * SIDE, 0.02, 2020);
+
+for (const dqFlag of [0, 1] as const) {
+  for (const qp of [-40, -32, -24]) {
+    const params: PayloadParams = {
+      shape: [SIDE, SIDE],
+      payloadType: "float",
+      dqFlag,
+      numGtxFlags: 11,
+      scanOrder: 0,
+      qpDensity: 2,
+      mpsQp: 0,
+      syntax: "nnc1",
+      profileIdc: 0,
+    };
+    const step = stepSize(qp, 2);
+    const levels = dqFlag
+      ? quantizeDqTrellis(weights, step, params, { lambdaScale: 0 })
+      : quantizeUniform(weights, step);
+    const { bytes } = encodePayload(levels, { ...params, qp });
+    const name = `${dqFlag ? "DQ" : "URQ"} qp ${qp}`;
+    Deno.bench({
+      name: `decode ${name} (${(8 * bytes.length / levels.length).toFixed(2)} bits/weight)`,
+      group: `decode ${dqFlag ? "DQ" : "URQ"}`,
+      baseline: qp === -32,
+      fn: () => {
+        decodePayload(bytes, params);
+      },
+    });
+    Deno.bench({
+      name: `encode ${name} (entropy coding with estimator-set choice)`,
+      group: `encode ${dqFlag ? "DQ" : "URQ"}`,
+      baseline: qp === -32,
+      fn: () => {
+        encodePayload(levels, { ...params, qp });
+      },
+    });
+  }
+}
+
+// Primitives: one million context-coded bins (p ≈ 0.2) and one million bypass bins.
+const BINS = 1 << 20;
+const binValues = new Uint8Array(BINS);
+{
+  let s = 1;
+  for (let i = 0; i < BINS; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    binValues[i] = s / 2 ** 32 < 0.2 ? 1 : 0;
+  }
+}
+function encodeBins(): Uint8Array {
+  const enc = new BinEncoder(BINS / 4);
+  const ctx = new ContextStates(4);
+  for (let i = 0; i < BINS; i++) enc.encodeBin(ctx, i & 3, binValues[i]!);
+  enc.encodeTerminate(1);
+  return enc.finish();
+}
+const binBytes = encodeBins();
+Deno.bench({
+  name: "decodeBin ×1M",
+  group: "primitives",
+  fn: () => {
+    const dec = new BinDecoder(binBytes);
+    const ctx = new ContextStates(4);
+    for (let i = 0; i < BINS; i++) dec.decodeBin(ctx, i & 3);
+  },
+});
+Deno.bench({ name: "encodeBin ×1M", group: "primitives", fn: () => void encodeBins() });
+const bypassBytes = (() => {
+  const enc = new BinEncoder(BINS / 8);
+  for (let i = 0; i < BINS; i++) enc.encodeBypass(binValues[i]!);
+  enc.encodeTerminate(1);
+  return enc.finish();
+})();
+Deno.bench({
+  name: "decodeBypass ×1M",
+  group: "primitives",
+  fn: () => {
+    const dec = new BinDecoder(bypassBytes);
+    for (let i = 0; i < BINS; i++) dec.decodeBypass();
+  },
+});
