@@ -4,6 +4,7 @@
  * @module
  */
 import { BinEncoder } from "../core/_bin_encoder.ts";
+import { type LevelBinVisitor, visitLevelBins } from "./_level_bins.ts";
 import {
   binCost,
   ContextStates,
@@ -255,7 +256,10 @@ function walkLevels(
 ): void {
   let state = 0;
   let previous = 0;
-  const lastRem = layout.remCount - 1;
+  const visitor: LevelBinVisitor = {
+    bin: (c, b) => list.push(c, b),
+    bypass: (value, bits) => list.push(BYPASS + bits, value),
+  };
   forEachScanRow(blockSize, height, width, (r, c0, c1) => {
     if (rowSkip !== null && rowSkip[r]) {
       for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
@@ -265,29 +269,7 @@ function walkLevels(
     for (let c = c0; c < c1; c++) {
       const k = coded[r * width + c]!;
       const cls = neighbourClass(previous);
-      list.push(layout.sig + (dq ? 3 * state : 0) + cls, k !== 0 ? 1 : 0);
-      if (k !== 0) {
-        const negative = k < 0 ? 1 : 0;
-        list.push(layout.sign + cls, negative);
-        const magnitude = Math.abs(k);
-        let i = 0;
-        for (; i < numGtx; i++) {
-          const more = magnitude > i + 1 ? 1 : 0;
-          list.push(layout.gtx + 2 * i + negative, more);
-          if (!more) break;
-        }
-        if (i === numGtx) {
-          let rest = magnitude - numGtx - 1;
-          let prefix = 0;
-          while (rest >= 2 ** prefix) {
-            list.push(layout.rem + (prefix < lastRem ? prefix : lastRem), 1);
-            rest -= 2 ** prefix;
-            prefix++;
-          }
-          list.push(layout.rem + (prefix < lastRem ? prefix : lastRem), 0);
-          list.push(BYPASS + prefix, rest);
-        }
-      }
+      visitLevelBins(k, layout, numGtx, layout.sig + (dq ? 3 * state : 0) + cls, cls, visitor);
       if (dq) state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
       previous = k;
     }

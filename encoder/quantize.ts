@@ -8,6 +8,7 @@
 import { binCost, ContextStates, updateContext } from "../core/context_model.ts";
 import { DQ_NEXT_STATE, dqReconstructionIndex } from "../core/dependent_quantization.ts";
 import { scanPlan } from "../core/scan.ts";
+import { type LevelBinVisitor, visitLevelBins } from "./_level_bins.ts";
 import {
   type ContextLayout,
   contextLayout,
@@ -56,64 +57,39 @@ export interface RdOptions {
   readonly importance?: Float32Array;
 }
 
+/** Sums the estimated bits of a level's bins without touching the contexts. */
+class CostVisitor implements LevelBinVisitor {
+  bits = 0;
+  constructor(readonly ctx: ContextStates) {}
+  bin(c: number, b: number): void {
+    this.bits += binCost(this.ctx, c, b);
+  }
+  bypass(_value: number, bits: number): void {
+    this.bits += bits;
+  }
+}
+
+/** Adapts the contexts as coding a level's bins would. */
+class AdaptVisitor implements LevelBinVisitor {
+  constructor(readonly ctx: ContextStates) {}
+  bin(c: number, b: number): void {
+    updateContext(this.ctx, c, b);
+  }
+  bypass(): void {}
+}
+
 /** Bit cost of coding level `k` with the given contexts (estimates only; contexts untouched). */
 function levelCost(
-  ctx: ContextStates,
+  rate: CostVisitor,
   layout: ContextLayout,
   numGtx: number,
   sigCtx: number,
   cls: number,
   k: number,
 ): number {
-  let bits = binCost(ctx, sigCtx, k !== 0 ? 1 : 0);
-  if (k === 0) return bits;
-  const negative = k < 0 ? 1 : 0;
-  bits += binCost(ctx, layout.sign + cls, negative);
-  const m = Math.abs(k);
-  for (let i = 0; i < numGtx; i++) {
-    const more = m > i + 1 ? 1 : 0;
-    bits += binCost(ctx, layout.gtx + 2 * i + negative, more);
-    if (!more) return bits;
-  }
-  let rest = m - numGtx - 1;
-  let prefix = 0;
-  const last = layout.remCount - 1;
-  while (rest >= 2 ** prefix) {
-    bits += binCost(ctx, layout.rem + Math.min(prefix, last), 1);
-    rest -= 2 ** prefix;
-    prefix++;
-  }
-  return bits + binCost(ctx, layout.rem + Math.min(prefix, last), 0) + prefix;
-}
-
-/** Adapts the contexts as coding level `k` would. */
-function adaptLevel(
-  ctx: ContextStates,
-  layout: ContextLayout,
-  numGtx: number,
-  sigCtx: number,
-  cls: number,
-  k: number,
-): void {
-  updateContext(ctx, sigCtx, k !== 0 ? 1 : 0);
-  if (k === 0) return;
-  const negative = k < 0 ? 1 : 0;
-  updateContext(ctx, layout.sign + cls, negative);
-  const m = Math.abs(k);
-  for (let i = 0; i < numGtx; i++) {
-    const more = m > i + 1 ? 1 : 0;
-    updateContext(ctx, layout.gtx + 2 * i + negative, more);
-    if (!more) return;
-  }
-  let rest = m - numGtx - 1;
-  let prefix = 0;
-  const last = layout.remCount - 1;
-  while (rest >= 2 ** prefix) {
-    updateContext(ctx, layout.rem + Math.min(prefix, last), 1);
-    rest -= 2 ** prefix;
-    prefix++;
-  }
-  updateContext(ctx, layout.rem + Math.min(prefix, last), 0);
+  rate.bits = 0;
+  visitLevelBins(k, layout, numGtx, sigCtx, cls, rate);
+  return rate.bits;
 }
 
 /**
@@ -151,6 +127,8 @@ export function quantizeUrqRd(
   const plan = scanPlan(params.shape, params.scanOrder);
   const layout = contextLayout(params.numGtxFlags, false, params.syntax);
   const ctx = new ContextStates(layout.total);
+  const rate = new CostVisitor(ctx);
+  const adapt = new AdaptVisitor(ctx);
   const lambda = options.lambdaScale * LAMBDA_UNIT;
   const out = new Int32Array(weights.length);
   const starts = plan.blockRowStarts;
@@ -170,18 +148,18 @@ export function quantizeUrqRd(
     const sigCtx = layout.sig + cls;
     const hi = Math.abs(nearest[i]!);
     let best = 0;
-    let bestCost = f * x * x + lambda * levelCost(ctx, layout, params.numGtxFlags, sigCtx, cls, 0);
+    let bestCost = f * x * x + lambda * levelCost(rate, layout, params.numGtxFlags, sigCtx, cls, 0);
     for (let m = Math.max(1, hi - 1); m <= hi; m++) {
       const d = x - m;
       const cost = f * d * d +
-        lambda * levelCost(ctx, layout, params.numGtxFlags, sigCtx, cls, sign * m);
+        lambda * levelCost(rate, layout, params.numGtxFlags, sigCtx, cls, sign * m);
       if (cost < bestCost) {
         bestCost = cost;
         best = sign * m;
       }
     }
     out[i] = best;
-    adaptLevel(ctx, layout, params.numGtxFlags, sigCtx, cls, best);
+    visitLevelBins(best, layout, params.numGtxFlags, sigCtx, cls, adapt);
     previous = best;
   }
   return out;
@@ -222,6 +200,8 @@ export function quantizeDqTrellis(
   const plan = scanPlan(params.shape, params.scanOrder);
   const layout = contextLayout(params.numGtxFlags, true, params.syntax);
   const ctx = new ContextStates(layout.total);
+  const rate = new CostVisitor(ctx);
+  const adapt = new AdaptVisitor(ctx);
   const lambda = options.lambdaScale * 4 * 0.7 * LAMBDA_UNIT;
   const n = plan.order.length;
   const STATES = 8;
@@ -260,7 +240,7 @@ export function quantizeDqTrellis(
         const q = dqReconstructionIndex(k, s);
         const d = x - q;
         const c = base + f * d * d +
-          (lambda > 0 ? lambda * levelCost(ctx, layout, params.numGtxFlags, sigCtx, cls, k) : 0);
+          (lambda > 0 ? lambda * levelCost(rate, layout, params.numGtxFlags, sigCtx, cls, k) : 0);
         const t = DQ_NEXT_STATE[2 * s + (k & 1)]!;
         if (c < nextCost[t]!) {
           nextCost[t] = c;
@@ -278,7 +258,7 @@ export function quantizeDqTrellis(
     const kb = chosenK[p * STATES + bestS]!;
     const sPrev = fromState[p * STATES + bestS]!;
     const clsB = neighbourClass(p > 0 ? out[plan.order[p - 1]!]! : 0);
-    adaptLevel(ctx, layout, params.numGtxFlags, layout.sig + 3 * sPrev + clsB, clsB, kb);
+    visitLevelBins(kb, layout, params.numGtxFlags, layout.sig + 3 * sPrev + clsB, clsB, adapt);
     out[i] = kb; // provisional; replaced by the backtrack below
   }
   let s = 0;
