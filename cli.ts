@@ -48,6 +48,16 @@ async function conformance(args: string[]): Promise<number> {
   if (values.json) {
     console.log(JSON.stringify(report));
   } else {
+    const rd = report.rd;
+    if (rd.vectors > 0) {
+      console.log(
+        `RD search over ${rd.vectors} vectors (URQ λ > 0 and DQ): ours ${rd.ourBytes} bytes, ` +
+          `cost ${rd.ourCost.toFixed(1)}; reference ${rd.referenceBytes} bytes, cost ` +
+          `${rd.referenceCost.toFixed(1)} (${
+            rd.ourCost <= rd.referenceCost ? "no worse" : "worse"
+          })`,
+      );
+    }
     console.log(
       `${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped (${s.total} vectors)`,
     );

@@ -9,6 +9,13 @@
 import { decodePayload } from "../decoder/decode_payload.ts";
 import { decodeDc2020 } from "../decoder/decode_dc2020.ts";
 import { encodePayload } from "../encoder/encode_payload.ts";
+import { encodeDc2020 } from "../encoder/encode_dc2020.ts";
+import {
+  LAMBDA_UNIT,
+  quantizeDqTrellis,
+  quantizeUniform,
+  quantizeUrqRd,
+} from "../encoder/quantize.ts";
 import { stepSize } from "../core/step_size.ts";
 import type { PayloadParams } from "../core/syntax.ts";
 
@@ -28,10 +35,29 @@ export interface VectorResult {
   readonly detail: string;
 }
 
+/**
+ * Our rate-distortion search against the reference's on the vectors where the quantiser is a
+ * search (URQ with λ > 0, every DQ vector), in the reference's cost convention.
+ */
+export interface RdComparison {
+  /** Number of vectors compared. */
+  vectors: number;
+  /** Sum of the reference's costs. */
+  referenceCost: number;
+  /** Sum of our costs. */
+  ourCost: number;
+  /** Total payload bytes of the reference and ours. */
+  referenceBytes: number;
+  /** Our total payload bytes. */
+  ourBytes: number;
+}
+
 /** Outcome of a suite. */
 export interface ConformanceReport {
   /** Counts. */
   readonly summary: { passed: number; failed: number; skipped: number; total: number };
+  /** Our RD search against the reference's. */
+  readonly rd: RdComparison;
   /** One result per vector, in manifest order. */
   readonly vectors: VectorResult[];
 }
@@ -114,13 +140,66 @@ export function payloadParams(v: Json): PayloadParams {
   };
 }
 
-async function checkPayload(reader: SuiteReader, v: Json): Promise<string> {
+/** RD cost in the reference's convention: squared error in steps plus λ-weighted bits. */
+function rdCost(
+  weights: Float32Array,
+  step: number,
+  indices: Int32Array,
+  bytes: number,
+  lambda: number,
+): {
+  cost: number;
+  mse: number;
+} {
+  let sq = 0;
+  let mse = 0;
+  for (let i = 0; i < weights.length; i++) {
+    const d = weights[i]! / step - indices[i]!;
+    sq += d * d;
+    const e = weights[i]! - Math.fround(indices[i]!) * step;
+    mse += e * e;
+  }
+  return { cost: sq + lambda * 8 * bytes, mse: mse / weights.length };
+}
+
+/** Runs our quantiser where the reference's is an RD search, and compares costs. */
+async function compareRdSearch(reader: SuiteReader, v: Json, rd: RdComparison): Promise<string> {
+  const params = payloadParams(v);
+  const c = v.coding;
+  const weights = asFloat32(await load(reader, v.files.input));
+  const refLevels = asInt32(await load(reader, v.files.levels));
+  const step = Math.fround(c.step);
+  const lambda = c.lambda_scale * LAMBDA_UNIT * (c.dq_flag ? 4 * 0.7 : 1);
+  const ours = c.dq_flag
+    ? quantizeDqTrellis(weights, step, params, { lambdaScale: c.lambda_scale })
+    : quantizeUrqRd(weights, step, params, { lambdaScale: c.lambda_scale });
+  const { bytes } = encodePayload(ours, { ...params, qp: c.qp });
+  const check = decodePayload(bytes, params);
+  expectEqualInts("our RD output, decoded", check.levels, ours);
+  const a = rdCost(weights, step, ours, bytes.length, lambda);
+  const b = rdCost(weights, step, refLevels, v.payload.length, lambda);
+  rd.vectors++;
+  rd.ourCost += a.cost;
+  rd.referenceCost += b.cost;
+  rd.ourBytes += bytes.length;
+  rd.referenceBytes += v.payload.length;
+  return `RD search: ours ${bytes.length} B, MSE ${a.mse.toExponential(3)}, cost ${
+    a.cost.toFixed(1)
+  }; ` +
+    `reference ${v.payload.length} B, MSE ${b.mse.toExponential(3)}, cost ${b.cost.toFixed(1)}`;
+}
+
+async function checkPayload(reader: SuiteReader, v: Json, rd: RdComparison): Promise<string> {
   const f = v.files;
   const bitstream = await load(reader, f.bitstream);
   const levels = asInt32(await load(reader, f.levels));
   const params = payloadParams(v);
+  const c = v.coding;
+  const checks: string[] = [];
+  const searched = params.payloadType === "float" && (c.dq_flag === 1 || c.lambda_scale > 0);
+  if (searched) checks.push(await compareRdSearch(reader, v, rd));
   const out = decodePayload(bitstream, params);
-  const checks = ["decode"];
+  checks.push("decode");
   if (params.payloadType === "float") {
     if (out.qp !== v.coding.qp) throw new Mismatch(`qp is ${out.qp}, expected ${v.coding.qp}`);
     const want = stepSize(v.coding.qp, v.coding.qp_density);
@@ -173,7 +252,20 @@ async function checkPayload(reader: SuiteReader, v: Json): Promise<string> {
     },
   );
   expectSameBytes("re-encoded payload", encoded.bytes, bitstream);
-  checks.push("re-encode");
+  checks.push("entropy re-encode");
+  if (params.payloadType === "float" && !searched) {
+    // Deterministic full encode: nearest-neighbour levels, then the estimator-set choice.
+    const weights = asFloat32(await load(reader, f.input));
+    const nearest = quantizeUniform(weights, Math.fround(c.step));
+    expectEqualInts("nearest-neighbour levels", nearest, levels);
+    const full = encodePayload(nearest, {
+      ...params,
+      qp: c.qp,
+      estimatorSets: c.param_opt === 0 ? "default" : "optimize",
+    });
+    expectSameBytes("fully re-encoded payload", full.bytes, bitstream);
+    checks.push("full re-encode");
+  }
   return checks.join(", ");
 }
 
@@ -210,7 +302,22 @@ async function checkDc2020(reader: SuiteReader, v: Json): Promise<string> {
   if (out.bytesConsumed !== bitstream.length) {
     throw new Mismatch(`decoder consumed ${out.bytesConsumed} bytes, expected ${bitstream.length}`);
   }
-  return "decode";
+  const inputs = [];
+  for (const t of v.tensors) {
+    inputs.push({
+      shape: t.decoded_shape,
+      weights: asFloat32(await load(reader, t.files.input)),
+      step: t.step,
+      lambda: t.lambda,
+      interval: t.interval ?? asFloat32(await load(reader, t.files.interval)),
+    });
+  }
+  expectSameBytes(
+    "re-encoded stream",
+    encodeDc2020(inputs, v.coding.num_gtx_flags).bytes,
+    bitstream,
+  );
+  return "decode, re-encode";
 }
 
 /**
@@ -229,12 +336,19 @@ export async function runConformance(
     throw new TypeError("Cannot run conformance: manifest.json is not a format-1 manifest");
   }
   const vectors: VectorResult[] = [];
+  const rd: RdComparison = {
+    vectors: 0,
+    referenceCost: 0,
+    ourCost: 0,
+    referenceBytes: 0,
+    ourBytes: 0,
+  };
   const total = manifest.vectors.length;
   for (const v of manifest.vectors as Json[]) {
     let result: VectorResult;
     try {
       if (v.level === "payload") {
-        result = { id: v.id, status: "passed", detail: await checkPayload(reader, v) };
+        result = { id: v.id, status: "passed", detail: await checkPayload(reader, v, rd) };
       } else if (v.level === "dc2020-stream") {
         result = { id: v.id, status: "passed", detail: await checkDc2020(reader, v) };
       } else if (v.level === "nnr") {
@@ -259,6 +373,7 @@ export async function runConformance(
   const count = (s: VectorResult["status"]) => vectors.filter((r) => r.status === s).length;
   return {
     summary: { passed: count("passed"), failed: count("failed"), skipped: count("skipped"), total },
+    rd,
     vectors,
   };
 }

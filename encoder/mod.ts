@@ -19,3 +19,4 @@
  */
 export * from "./encode_payload.ts";
 export * from "./quantize.ts";
+export * from "./encode_dc2020.ts";

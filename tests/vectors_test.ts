@@ -164,6 +164,13 @@ Deno.test({
     assert.deepEqual(report.vectors.map((r) => r.id), m.vectors.map((v: Json) => v.id));
     const s = report.summary;
     assert.equal(s.passed + s.failed + s.skipped, s.total);
+    // Every URQ λ > 0 and DQ vector is run through our own RD search, whose output must decode.
+    const searched = m.vectors.filter((v: Json) =>
+      v.level === "payload" && v.coding.payload_type === "NNR_PT_FLOAT" &&
+      (v.coding.dq_flag === 1 || v.coding.lambda_scale > 0)
+    ).length;
+    assert.equal(report.rd.vectors, searched);
+    assert.ok(report.rd.ourBytes > 0 && report.rd.referenceBytes > 0);
     for (const r of report.vectors) {
       assert.ok(r.detail.length > 0, r.id);
       // No vector may fail on file integrity: the suite's files are checked before decoding.
