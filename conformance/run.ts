@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { decodePayload } from "../decoder/decode_payload.ts";
+import { decodeBlockRow, decodePayload } from "../decoder/decode_payload.ts";
 import { decodeDc2020 } from "../decoder/decode_dc2020.ts";
 import { encodePayload } from "../encoder/encode_payload.ts";
 import { encodeDc2020 } from "../encoder/encode_dc2020.ts";
@@ -240,6 +240,24 @@ async function checkPayload(reader: SuiteReader, v: Json, rd: RdComparison): Pro
       throw new Mismatch(`entry point ${i} is ${JSON.stringify(g)}, expected ${JSON.stringify(e)}`);
     }
   });
+  // Random access: every block row decodes on its own from its entry point.
+  if (eps.length > 0) {
+    const entryPoints = eps.map((e) => ({
+      bitOffsetDelta: e.bit_offset_delta,
+      value8: e.value8,
+      dqState: e.dq_state,
+    }));
+    for (let j = 0; j <= eps.length; j++) {
+      const row = decodeBlockRow(bitstream, params, entryPoints, j);
+      const w = levels.length / v.files.input.shape[0];
+      expectEqualInts(
+        `block row ${j} decoded from its entry point`,
+        row.levels,
+        levels.subarray(row.firstRow * w, (row.firstRow + row.rows) * w),
+      );
+    }
+    checks.push("random access");
+  }
   // Entropy re-encode: the levels with the decoded estimator sets must give the same bytes.
   const encoded = encodePayload(
     params.dqFlag ? out.codedLevels : levels,

@@ -7,7 +7,7 @@ import { BinDecoder } from "../core/_bin_decoder.ts";
 import { adapt, ContextStates, lpsRange, RENORM_SHIFT } from "../core/context_model.ts";
 import { DQ_NEXT_STATE } from "../core/dependent_quantization.ts";
 import { DecodeError } from "../core/errors.ts";
-import { scanPlan } from "../core/scan.ts";
+import { type ScanPlan, scanPlan } from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
 import {
   type ContextLayout,
@@ -107,10 +107,135 @@ export function decodePayload(
 ): DecodedPayload {
   const n = validatePayloadParams(params, limits);
   const plan = scanPlan(params.shape, params.scanOrder);
-  const { height, width, blockSize } = plan;
-  const dq = params.dqFlag === 1;
   const dec = new BinDecoder(data);
+  const head = readPayloadHead(dec, params, plan);
+  const coded = new Int32Array(n);
+  const levels = new Int32Array(n);
+  const entryPoints: EntryPoint[] = [];
+  const blockRows = plan.blockRowStarts.length;
+  let state = 0;
+  let lastP = dec.bitPosition();
+  for (let br = 0; br < blockRows; br++) {
+    if (br > 0) {
+      head.ctx.reset();
+      dec.range = 256;
+      const p = dec.bitPosition();
+      entryPoints.push({ bitOffsetDelta: p - lastP, value8: dec.value >> 7, dqState: state });
+      lastP = p;
+    }
+    state = decodeBlockRowLevels(dec, head, params, plan, br, state, coded, levels);
+  }
+  if (params.dqFlag === 0) levels.set(coded);
+  finishPayload(dec);
+  return {
+    qp: head.qp,
+    step: head.step,
+    levels,
+    codedLevels: coded,
+    recon: reconstruct(levels, head.step),
+    bytesConsumed: dec.finish(),
+    entryPoints,
+  };
+}
 
+/** One block row decoded on its own from its entry point. */
+export interface DecodedBlockRow {
+  /** First matrix row of the block row. */
+  readonly firstRow: number;
+  /** Number of matrix rows in it. */
+  readonly rows: number;
+  /** Reconstruction indices (or integers), rows × width, row-major. */
+  readonly levels: Int32Array<ArrayBuffer>;
+  /** The reconstruction of those rows. */
+  readonly recon: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>;
+}
+
+/**
+ * Decodes block row `j` of a block-scanned payload on its own, starting at its entry point
+ * (random access): the payload head (qp, estimator sets) is decoded, then the decoder restarts
+ * at the entry point's bit position with its `value8`, fresh contexts and its DQ state.
+ *
+ * @param data The payload bytes.
+ * @param params How the payload was coded (scan order > 0).
+ * @param entryPoints The payload's entry points (from its NDU header or {@linkcode decodePayload}).
+ * @param j The block row, 0..entryPoints.length.
+ * @param limits Size limits.
+ * @returns The block row's levels and reconstruction.
+ * @throws {DecodeError} If the payload or the entry points are corrupt.
+ * @throws {RangeError} If `j` is not a block row of the payload.
+ *
+ * @example Every block row decodes alone to what the whole payload decodes to
+ * ```ts
+ * import { decodeBlockRow, decodePayload } from "./decode_payload.ts";
+ * import { encodePayload } from "../encoder/encode_payload.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const params = {
+ *   shape: [20, 12], payloadType: "float", dqFlag: 1, numGtxFlags: 11, scanOrder: 1,
+ *   qpDensity: 2, mpsQp: 0, syntax: "nnc1", profileIdc: 0,
+ * } as const;
+ * const k = Int32Array.from({ length: 240 }, (_, i) => (i * 7) % 11 - 5);
+ * const { bytes } = encodePayload(k, { ...params, qp: -30, valuesAreCodedLevels: true });
+ * const whole = decodePayload(bytes, params);
+ * const row2 = decodeBlockRow(bytes, params, whole.entryPoints, 2);
+ * assert.deepEqual(row2.levels, whole.levels.subarray(16 * 12, 20 * 12));
+ * ```
+ */
+export function decodeBlockRow(
+  data: Uint8Array,
+  params: PayloadParams,
+  entryPoints: readonly EntryPoint[],
+  j: number,
+  limits: DecodeLimits = {},
+): DecodedBlockRow {
+  validatePayloadParams(params, limits);
+  const plan = scanPlan(params.shape, params.scanOrder);
+  const blockRows = plan.blockRowStarts.length;
+  if (!Number.isInteger(j) || j < 0 || j >= blockRows) {
+    throw new RangeError(`Block row ${j} is not in 0..${blockRows - 1}`);
+  }
+  if (entryPoints.length !== blockRows - 1) {
+    throw new DecodeError(
+      "corrupt",
+      `Payload has ${blockRows} block rows but ${entryPoints.length} entry points`,
+      0,
+    );
+  }
+  const dec = new BinDecoder(data);
+  const head = readPayloadHead(dec, params, plan);
+  let state = 0;
+  if (j > 0) {
+    let p = dec.bitPosition();
+    for (let i = 0; i < j; i++) p += entryPoints[i]!.bitOffsetDelta;
+    const entry = entryPoints[j - 1]!;
+    dec.seek(p, entry.value8);
+    state = entry.dqState;
+  }
+  const bh = plan.blockSize === 0 ? plan.height : plan.blockSize;
+  const firstRow = j * bh;
+  const rows = Math.min(plan.height, firstRow + bh) - firstRow;
+  const n = plan.height * plan.width;
+  const coded = new Int32Array(n);
+  const levels = new Int32Array(n);
+  decodeBlockRowLevels(dec, head, params, plan, j, state, coded, levels);
+  const region = (params.dqFlag ? levels : coded).slice(
+    firstRow * plan.width,
+    (firstRow + rows) * plan.width,
+  );
+  return { firstRow, rows, levels: region, recon: reconstruct(region, head.step) };
+}
+
+/** What precedes the levels: the qp, the row-skip flags and the estimator sets. */
+interface PayloadHead {
+  readonly qp: number | null;
+  readonly step: number | null;
+  readonly rowSkip: Uint8Array | null;
+  readonly layout: ContextLayout;
+  readonly ctx: ContextStates;
+}
+
+/** Decodes the qp offset, the row-skip flags and the eco flags, up to the first level. */
+function readPayloadHead(dec: BinDecoder, params: PayloadParams, plan: ScanPlan): PayloadHead {
   let qp: number | null = null;
   let step: number | null = null;
   if (params.payloadType === "float") {
@@ -128,71 +253,71 @@ export function decodePayload(
       );
     }
   }
-
   let rowSkip: Uint8Array | null = null;
-  if (params.syntax === "nnc2" && params.profileIdc === 1 && width > 1 && height > 1) {
+  if (params.syntax === "nnc2" && params.profileIdc === 1 && plan.width > 1 && plan.height > 1) {
     if (dec.decodeBypass()) {
-      rowSkip = new Uint8Array(height);
+      rowSkip = new Uint8Array(plan.height);
       const rowCtx = new ContextStates(1);
-      for (let r = 0; r < height; r++) rowSkip[r] = dec.decodeBin(rowCtx, 0);
+      for (let r = 0; r < plan.height; r++) rowSkip[r] = dec.decodeBin(rowCtx, 0);
     }
   }
-
-  const layout = contextLayout(params.numGtxFlags, dq, params.syntax);
+  const layout = contextLayout(params.numGtxFlags, params.dqFlag === 1, params.syntax);
   const ctx = new ContextStates(layout.total);
   const ecoCtx = new ContextStates(1);
   for (let c = 0; c < layout.total; c++) {
     if (dec.decodeBin(ecoCtx, 0)) ctx.setParameterSet(c, dec.decodeBypassBits(3) + 1);
   }
-
   const blockRows = plan.blockRowStarts.length;
   if (plan.effectiveScanOrder > 0 && (params.syntax === "nnc1" || blockRows > 1)) dec.range = 256;
+  return { qp, step, rowSkip, layout, ctx };
+}
 
-  const coded = new Int32Array(n);
-  const levels = new Int32Array(n);
-  const entryPoints: EntryPoint[] = [];
+/** Decodes the levels of block row `br` into `coded` (and `levels` with DQ); returns the DQ state. */
+function decodeBlockRowLevels(
+  dec: BinDecoder,
+  head: PayloadHead,
+  params: PayloadParams,
+  plan: ScanPlan,
+  br: number,
+  state: number,
+  coded: Int32Array,
+  levels: Int32Array,
+): number {
+  const { height, width, blockSize } = plan;
   const bw = blockSize === 0 ? width : blockSize;
   const bh = blockSize === 0 ? height : blockSize;
-  let state = 0;
-  let lastP = dec.bitPosition();
-  for (let br = 0; br < blockRows; br++) {
-    if (br > 0) {
-      ctx.reset();
-      dec.range = 256;
-      const p = dec.bitPosition();
-      entryPoints.push({ bitOffsetDelta: p - lastP, value8: dec.value >> 7, dqState: state });
-      lastP = p;
-    }
-    let previous = 0;
-    const r0 = br * bh;
-    const r1 = Math.min(height, r0 + bh);
-    for (let c0 = 0; c0 < width; c0 += bw) {
-      const c1 = Math.min(width, c0 + bw);
-      for (let r = r0; r < r1; r++) {
-        if (rowSkip !== null && rowSkip[r]) {
-          for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
-          previous = 0;
-          continue;
-        }
-        const packed = decodeSegment(
-          dec,
-          ctx,
-          layout,
-          params.numGtxFlags,
-          coded,
-          dq ? levels : null,
-          r * width + c0,
-          r * width + c1,
-          previous,
-          state,
-        );
-        previous = segmentPrevious;
-        state = packed;
+  const dq = params.dqFlag === 1;
+  let previous = 0;
+  const r0 = br * bh;
+  const r1 = Math.min(height, r0 + bh);
+  for (let c0 = 0; c0 < width; c0 += bw) {
+    const c1 = Math.min(width, c0 + bw);
+    for (let r = r0; r < r1; r++) {
+      if (head.rowSkip !== null && head.rowSkip[r]) {
+        for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
+        previous = 0;
+        continue;
       }
+      state = decodeSegment(
+        dec,
+        head.ctx,
+        head.layout,
+        params.numGtxFlags,
+        coded,
+        dq ? levels : null,
+        r * width + c0,
+        r * width + c1,
+        previous,
+        state,
+      );
+      previous = segmentPrevious;
     }
   }
+  return state;
+}
 
-  if (!dq) levels.set(coded);
+/** Checks the terminating bin after the last level. */
+function finishPayload(dec: BinDecoder): void {
   if (dec.decodeTerminate() !== 1) {
     throw new DecodeError(
       "corrupt",
@@ -200,18 +325,18 @@ export function decodePayload(
       dec.pos,
     );
   }
-  const bytesConsumed = dec.finish();
+}
 
-  let recon: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>;
-  if (step === null) {
-    recon = levels.slice();
-  } else {
-    const f = new Float32Array(n);
-    const s = Math.fround(step);
-    for (let i = 0; i < n; i++) f[i] = Math.fround(levels[i]!) * s;
-    recon = f;
-  }
-  return { qp, step, levels, codedLevels: coded, recon, bytesConsumed, entryPoints };
+/** `float32(level) × step`, or the integers themselves when there is no step. */
+function reconstruct(
+  levels: Int32Array<ArrayBuffer>,
+  step: number | null,
+): Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer> {
+  if (step === null) return levels.slice();
+  const f = new Float32Array(levels.length);
+  const s = Math.fround(step);
+  for (let i = 0; i < levels.length; i++) f[i] = Math.fround(levels[i]!) * s;
+  return f;
 }
 
 /** The last coded level of the segment most recently decoded by {@linkcode decodeSegment}. */

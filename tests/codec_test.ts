@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodePayload } from "../decoder/decode_payload.ts";
+import { decodeBlockRow, decodePayload } from "../decoder/decode_payload.ts";
 import { encodePayload } from "../encoder/encode_payload.ts";
 import { DecodeError } from "../core/errors.ts";
 import { seededRandom } from "../core/fixtures.ts";
@@ -110,6 +110,11 @@ for (const [i, c] of CASES.entries()) {
     assert.equal(dec.qp, qp ?? null);
     assert.deepEqual(dec.entryPoints.map((e) => e.bitOffsetDelta), enc.blockRowBitOffsets);
     if (c.dqFlag === 0) assert.deepEqual(dec.levels, coded);
+    for (let j = 0; j <= dec.entryPoints.length; j++) {
+      const row = decodeBlockRow(enc.bytes, c, dec.entryPoints, j);
+      const region = dec.levels.subarray(row.firstRow * width, (row.firstRow + row.rows) * width);
+      assert.deepEqual(row.levels, region, `block row ${j}`);
+    }
   });
 }
 
