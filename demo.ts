@@ -8,6 +8,7 @@ import { decodePayload } from "./decoder/decode_payload.ts";
 import { encodePayload } from "./encoder/encode_payload.ts";
 import { laplaceTensor } from "./core/fixtures.ts";
 import { stepSize } from "./core/step_size.ts";
+import { payloadParams } from "./core/syntax.ts";
 import { quantizeUniform } from "./encoder/quantize.ts";
 
 /** Result of {@linkcode runDemo}. */
@@ -33,17 +34,7 @@ export function runDemo(): DemoResult {
   for (const qp of [-40, -32, -24]) {
     const step = stepSize(qp, 2);
     const levels = quantizeUniform(weights, step);
-    const params = {
-      shape,
-      payloadType: "float",
-      dqFlag: 0,
-      numGtxFlags: 11,
-      scanOrder: 0,
-      qpDensity: 2,
-      mpsQp: 0,
-      syntax: "nnc1",
-      profileIdc: 0,
-    } as const;
+    const params = payloadParams(shape, { dqFlag: 0 });
     const { bytes } = encodePayload(levels, { ...params, qp });
     const out = decodePayload(bytes, params);
     let mse = 0;

@@ -9,24 +9,14 @@ import { stepSize } from "../core/step_size.ts";
 import { BinDecoder } from "../core/_bin_decoder.ts";
 import { BinEncoder } from "../core/_bin_encoder.ts";
 import { ContextStates } from "../core/context_model.ts";
-import type { PayloadParams } from "../core/syntax.ts";
+import { payloadParams } from "../core/syntax.ts";
 
 const SIDE = 2048;
 const weights = laplaceTensor(SIDE * SIDE, 0.02, 2020);
 
 for (const dqFlag of [0, 1] as const) {
   for (const qp of [-40, -32, -24]) {
-    const params: PayloadParams = {
-      shape: [SIDE, SIDE],
-      payloadType: "float",
-      dqFlag,
-      numGtxFlags: 11,
-      scanOrder: 0,
-      qpDensity: 2,
-      mpsQp: 0,
-      syntax: "nnc1",
-      profileIdc: 0,
-    };
+    const params = payloadParams([SIDE, SIDE], { dqFlag });
     const step = stepSize(qp, 2);
     const levels = dqFlag
       ? quantizeDqTrellis(weights, step, params, { lambdaScale: 0 })

@@ -124,7 +124,7 @@ function expectSameBytes(what: string, got: Uint8Array, want: Uint8Array): void 
 }
 
 /** The payload parameters of a payload vector. */
-export function payloadParams(v: Json): PayloadParams {
+export function vectorPayloadParams(v: Json): PayloadParams {
   const c = v.coding;
   const nnc2 = v.producer === "nncodec2-beta";
   return {
@@ -164,7 +164,7 @@ function rdCost(
 
 /** Runs our quantiser where the reference's is an RD search, and compares costs. */
 async function compareRdSearch(reader: SuiteReader, v: Json, rd: RdComparison): Promise<string> {
-  const params = payloadParams(v);
+  const params = vectorPayloadParams(v);
   const c = v.coding;
   const weights = asFloat32(await load(reader, v.files.input));
   const refLevels = asInt32(await load(reader, v.files.levels));
@@ -193,7 +193,7 @@ async function checkPayload(reader: SuiteReader, v: Json, rd: RdComparison): Pro
   const f = v.files;
   const bitstream = await load(reader, f.bitstream);
   const levels = asInt32(await load(reader, f.levels));
-  const params = payloadParams(v);
+  const params = vectorPayloadParams(v);
   const c = v.coding;
   const checks: string[] = [];
   const searched = params.payloadType === "float" && (c.dq_flag === 1 || c.lambda_scale > 0);

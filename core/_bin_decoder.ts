@@ -50,14 +50,7 @@ export class BinDecoder {
     this.range -= lps;
     const scaled = this.range << 7;
     if (this.value < scaled) {
-      if (this.range < 256) {
-        this.range <<= 1;
-        this.value <<= 1;
-        if (++this.bitsNeeded === 0) {
-          this.bitsNeeded = -8;
-          this.value |= this.readByte();
-        }
-      }
+      if (this.range < 256) this.renormalizeOnce();
     } else {
       bin ^= 1;
       let shift = 0;
@@ -105,15 +98,18 @@ export class BinDecoder {
     this.range -= 2;
     const scaled = this.range << 7;
     if (this.value >= scaled) return 1;
-    if (this.range < 256) {
-      this.range <<= 1;
-      this.value <<= 1;
-      if (++this.bitsNeeded === 0) {
-        this.bitsNeeded = -8;
-        this.value |= this.readByte();
-      }
-    }
+    if (this.range < 256) this.renormalizeOnce();
     return 0;
+  }
+
+  /** One renormalisation step after an MPS: doubles range and value, reading a byte when due. */
+  private renormalizeOnce(): void {
+    this.range <<= 1;
+    this.value <<= 1;
+    if (++this.bitsNeeded === 0) {
+      this.bitsNeeded = -8;
+      this.value |= this.readByte();
+    }
   }
 
   /**

@@ -34,6 +34,43 @@ export interface PayloadParams {
   readonly profileIdc: 0 | 1;
 }
 
+/**
+ * Returns payload parameters for a float tensor with the reference encoder's defaults
+ * (first-edition syntax, dependent quantisation on, 11 greater-than flags, qp density 2, row-major
+ * scan, base qp 0), overridden by `options`.
+ *
+ * @param shape Tensor shape.
+ * @param options Fields to override.
+ * @returns The parameters.
+ *
+ * @example
+ * ```ts
+ * import { payloadParams } from "./syntax.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const p = payloadParams([64, 64], { dqFlag: 0 });
+ * assert.equal(p.numGtxFlags, 11);
+ * assert.equal(p.dqFlag, 0);
+ * ```
+ */
+export function payloadParams(
+  shape: readonly number[],
+  options: Partial<PayloadParams> = {},
+): PayloadParams {
+  return {
+    shape,
+    payloadType: "float",
+    dqFlag: 1,
+    numGtxFlags: 11,
+    scanOrder: 0,
+    qpDensity: 2,
+    mpsQp: 0,
+    syntax: "nnc1",
+    profileIdc: 0,
+    ...options,
+  };
+}
+
 /** Largest cabac_unary_length_minus1 (an 8-bit field, but more than 32 flags is pointless). */
 export const MAX_GTX_FLAGS = 256;
 

@@ -22,4 +22,4 @@ export * from "./decode_payload.ts";
 export * from "./decode_dc2020.ts";
 export * from "../core/errors.ts";
 export * from "../core/step_size.ts";
-export type * from "../core/syntax.ts";
+export * from "../core/syntax.ts";
