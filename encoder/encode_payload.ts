@@ -284,29 +284,35 @@ function walkLevels(
  * bins it will code (ties go to the lower set, so unused contexts keep the default).
  */
 function chooseEstimatorSets(list: BinList, layout: ContextLayout): Uint8Array {
-  const best = new Float64Array(layout.total).fill(Infinity);
-  const choice = new Uint8Array(layout.total);
-  const cost = new Float64Array(layout.total);
-  for (let set = 0; set < ESTIMATOR_SET_COUNT; set++) {
-    const ctx = new ContextStates(layout.total);
-    for (let c = 0; c < layout.total; c++) ctx.setParameterSet(c, set);
-    cost.fill(0);
-    for (let i = 0; i < list.length; i++) {
-      const c = list.ctx[i]!;
-      if (c < BYPASS) {
-        const b = list.value[i]!;
-        cost[c]! += binCost(ctx, c, b);
-        updateContext(ctx, c, b);
-      } else if (c === BLOCK_ROW) {
-        ctx.reset();
+  // All nine candidate sets are simulated side by side in one pass over the bins: context c under
+  // set k lives at index k * total + c.
+  const total = layout.total;
+  const ctx = new ContextStates(ESTIMATOR_SET_COUNT * total);
+  for (let k = 0; k < ESTIMATOR_SET_COUNT; k++) {
+    for (let c = 0; c < total; c++) ctx.setParameterSet(k * total + c, k);
+  }
+  const cost = new Float64Array(ESTIMATOR_SET_COUNT * total);
+  for (let i = 0; i < list.length; i++) {
+    const c = list.ctx[i]!;
+    if (c < BYPASS) {
+      const b = list.value[i]!;
+      for (let j = c; j < cost.length; j += total) {
+        cost[j]! += binCost(ctx, j, b);
+        updateContext(ctx, j, b);
       }
+    } else if (c === BLOCK_ROW) {
+      ctx.reset();
     }
-    for (let c = 0; c < layout.total; c++) {
+  }
+  const choice = new Uint8Array(total);
+  for (let c = 0; c < total; c++) {
+    let best = cost[c]!;
+    for (let k = 1; k < ESTIMATOR_SET_COUNT; k++) {
       // A non-default set costs its flag and 3 bypass bits, about 4 bits more.
-      const total = cost[c]! + (set > 0 ? 4 : 0);
-      if (total < best[c]!) {
-        best[c] = total;
-        choice[c] = set;
+      const candidate = cost[k * total + c]! + 4;
+      if (candidate < best) {
+        best = candidate;
+        choice[c] = k;
       }
     }
   }
