@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BinDecoder } from "../core/_bin_decoder.ts";
+import { ContextStates, lpsAndMps } from "../core/context_model.ts";
 import { DQ_NEXT_STATE, dqReconstructionIndex } from "../core/dependent_quantization.ts";
 import { effectiveScanOrder, matrixView } from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
@@ -151,6 +152,52 @@ Deno.test({
       const hex = (d.decodeBypassBits(16) * 65536 + low).toString(16).padStart(8, "0");
       assert.equal(hex, t.step_f32_hex, v.id);
     }
+  },
+});
+
+// The bins of one level in coding order, as long as each uses a context not used before in it
+// (every context of a level's binarisation is distinct, so that is all of them, up to `limit`).
+function firstLevelBins(k: number, numGtx: number, limit: number): number[] {
+  const bins = [k === 0 ? 0 : 1];
+  if (k !== 0) {
+    bins.push(k < 0 ? 1 : 0);
+    const magnitude = Math.abs(k);
+    for (let i = 0; i < numGtx && bins.length < limit; i++) {
+      bins.push(magnitude > i + 1 ? 1 : 0);
+      if (magnitude <= i + 1) break;
+    }
+  }
+  return bins.slice(0, limit);
+}
+
+Deno.test({
+  name: "default-set contexts start at p = ½: LPS 128 at range 256, MPS 1 (block-row starts)",
+  ignore: absent,
+  async fn() {
+    // At a block-row start the range is 256 and every context is in its initial state. If that
+    // state codes with LPS 128 and MPS 1, each bin of the first level takes exactly one bit and
+    // is the inverse of the next bit of value8. Checked on every vector that has all-default
+    // estimator sets (param_opt 0) and entry points.
+    const m = await manifest();
+    let rows = 0;
+    for (const v of m.vectors) {
+      if (v.level !== "payload" || v.coding.param_opt !== 0) continue;
+      if (v.payload.entry_points.length === 0) continue;
+      const shape = v.files.input.shape;
+      const [, w] = matrixView(shape);
+      const b = 4 << v.coding.scan_order_effective;
+      const levels = await int32(v.coding.dq_flag ? v.files.coded_levels : v.files.levels);
+      v.payload.entry_points.forEach((ep: Json, i: number) => {
+        const bins = firstLevelBins(levels[(i + 1) * b * w]!, v.coding.num_gtx_flags, 8);
+        const value8Bits = bins.map((_, n) => (ep.value8 >> (7 - n)) & 1);
+        assert.deepEqual(bins.map((x) => 1 - x), value8Bits, `${v.id} block row ${i + 1}`);
+        rows++;
+      });
+    }
+    assert.ok(rows >= 8);
+    // Our estimator's initial state must code the same way.
+    const fresh = new ContextStates(4);
+    for (let ctx = 0; ctx < 4; ctx++) assert.equal(lpsAndMps(fresh, ctx, 256), (1 << 9) | 128);
   },
 });
 
