@@ -23,3 +23,4 @@ export * from "./decode_dc2020.ts";
 export * from "../core/errors.ts";
 export * from "../core/step_size.ts";
 export * from "../core/syntax.ts";
+export * from "./nnr_units.ts";
