@@ -3,7 +3,7 @@ import { decodeBlockRow, decodePayload } from "../decoder/decode_payload.ts";
 import { encodePayload } from "../encoder/encode_payload.ts";
 import { DecodeError } from "../core/errors.ts";
 import { seededRandom } from "../core/fixtures.ts";
-import type { PayloadParams } from "../core/syntax.ts";
+import { type PayloadParams, payloadParams } from "../core/syntax.ts";
 import { dqReconstructionIndex } from "../core/dependent_quantization.ts";
 
 function randomLevels(n: number, seed: number, zeroRow = -1, width = 1): Int32Array<ArrayBuffer> {
@@ -17,78 +17,39 @@ function randomLevels(n: number, seed: number, zeroRow = -1, width = 1): Int32Ar
   return v;
 }
 
+// Each case differs from the reference defaults of payloadParams() only where stated.
 const CASES: (PayloadParams & { name: string })[] = [
-  {
-    name: "URQ row-major",
-    shape: [64, 64],
-    payloadType: "float",
-    dqFlag: 0,
-    numGtxFlags: 11,
-    scanOrder: 0,
-    qpDensity: 2,
-    mpsQp: 0,
-    syntax: "nnc1",
-    profileIdc: 0,
-  },
-  {
-    name: "DQ 16x16 blocks",
-    shape: [130, 72],
-    payloadType: "float",
-    dqFlag: 1,
-    numGtxFlags: 11,
-    scanOrder: 2,
-    qpDensity: 2,
-    mpsQp: 0,
-    syntax: "nnc1",
-    profileIdc: 0,
-  },
+  { name: "URQ row-major", ...payloadParams([64, 64], { dqFlag: 0 }) },
+  { name: "DQ 16x16 blocks", ...payloadParams([130, 72], { scanOrder: 2 }) },
   {
     name: "nnc2 DQ row skip 32x32 blocks",
-    shape: [130, 72],
-    payloadType: "float",
-    dqFlag: 1,
-    numGtxFlags: 4,
-    scanOrder: 3,
-    qpDensity: 3,
-    mpsQp: -8,
-    syntax: "nnc2",
-    profileIdc: 1,
+    ...payloadParams([130, 72], {
+      numGtxFlags: 4,
+      scanOrder: 3,
+      qpDensity: 3,
+      mpsQp: -8,
+      syntax: "nnc2",
+      profileIdc: 1,
+    }),
   },
   {
     name: "nnc2 URQ one flag",
-    shape: [37, 53],
-    payloadType: "float",
-    dqFlag: 0,
-    numGtxFlags: 1,
-    scanOrder: 1,
-    qpDensity: 0,
-    mpsQp: 0,
-    syntax: "nnc2",
-    profileIdc: 1,
+    ...payloadParams([37, 53], {
+      dqFlag: 0,
+      numGtxFlags: 1,
+      scanOrder: 1,
+      qpDensity: 0,
+      syntax: "nnc2",
+      profileIdc: 1,
+    }),
   },
   {
     name: "integer 4-D",
-    shape: [16, 8, 3, 3],
-    payloadType: "int",
-    dqFlag: 0,
-    numGtxFlags: 11,
-    scanOrder: 0,
-    qpDensity: 0,
-    mpsQp: 0,
-    syntax: "nnc1",
-    profileIdc: 0,
+    ...payloadParams([16, 8, 3, 3], { payloadType: "int", dqFlag: 0, qpDensity: 0 }),
   },
   {
     name: "1-D forced row-major",
-    shape: [100],
-    payloadType: "float",
-    dqFlag: 1,
-    numGtxFlags: 32,
-    scanOrder: 4,
-    qpDensity: 7,
-    mpsQp: 0,
-    syntax: "nnc1",
-    profileIdc: 0,
+    ...payloadParams([100], { numGtxFlags: 32, scanOrder: 4, qpDensity: 7 }),
   },
 ];
 
