@@ -7,6 +7,8 @@ import { BinDecoder } from "../core/_bin_decoder.ts";
 import { ContextStates, lpsAndMps } from "../core/context_model.ts";
 import { DQ_NEXT_STATE, dqReconstructionIndex } from "../core/dependent_quantization.ts";
 import { effectiveScanOrder, matrixView } from "../core/scan.ts";
+import { contextLayout } from "../core/syntax.ts";
+import { visitLevelBins } from "../encoder/_level_bins.ts";
 import { stepSize } from "../core/step_size.ts";
 import { runConformance } from "../conformance/run.ts";
 
@@ -155,18 +157,16 @@ Deno.test({
   },
 });
 
-// The bins of one level in coding order, as long as each uses a context not used before in it
-// (every context of a level's binarisation is distinct, so that is all of them, up to `limit`).
+// The context-coded bins of one level in coding order, from our binarisation. Every context of
+// one level's binarisation is distinct, so in a fresh block row all of them are in their initial
+// state.
 function firstLevelBins(k: number, numGtx: number, limit: number): number[] {
-  const bins = [k === 0 ? 0 : 1];
-  if (k !== 0) {
-    bins.push(k < 0 ? 1 : 0);
-    const magnitude = Math.abs(k);
-    for (let i = 0; i < numGtx && bins.length < limit; i++) {
-      bins.push(magnitude > i + 1 ? 1 : 0);
-      if (magnitude <= i + 1) break;
-    }
-  }
+  const bins: number[] = [];
+  const layout = contextLayout(numGtx, false, "nnc1");
+  visitLevelBins(k, layout, numGtx, layout.sig, 0, {
+    bin: (_, bin) => bins.push(bin),
+    bypass() {},
+  });
   return bins.slice(0, limit);
 }
 
