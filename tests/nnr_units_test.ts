@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readNnrUnits } from "../decoder/nnr_units.ts";
 import { DecodeError } from "../core/errors.ts";
+import { writeNnrUnits } from "../encoder/nnr_writer.ts";
 
 const dir = Deno.env.get("DEEPCABAC_CONFORMANCE_DIR");
 
@@ -46,6 +47,31 @@ Deno.test({
       }
     }
     assert.ok(units > 700 && payloads > 150, `${units} units, ${payloads} containers`);
+  },
+});
+
+Deno.test({
+  name: "writeNnrUnits() rewrites every nnr vector and payload container byte for byte",
+  ignore: dir === undefined,
+  async fn() {
+    const m = JSON.parse(await Deno.readTextFile(join(dir!, "manifest.json")));
+    let streams = 0;
+    for (const v of m.vectors) {
+      const file = v.level === "nnr" ? v.files.bitstream : v.nnr_container?.file;
+      if (!file) continue;
+      const bytes = await Deno.readFile(join(dir!, file.path));
+      const units = readNnrUnits(bytes).map((u) => ({
+        type: u.type,
+        fields: u.fields,
+        sizeFieldBytes: u.sizeFieldBytes as 2 | 4,
+        ...(u.payloadOffset === undefined
+          ? {}
+          : { payload: bytes.subarray(u.payloadOffset, u.offset + u.size) }),
+      }));
+      assert.deepEqual(writeNnrUnits(units), bytes, v.id);
+      streams++;
+    }
+    assert.ok(streams > 180, `${streams} streams`);
   },
 });
 
