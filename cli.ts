@@ -2,20 +2,318 @@
  * Command-line interface. The only module that touches `Deno.*`.
  *
  * ```sh
+ * deno run -A cli.ts compress <model.onnx|model.safetensors> -o <out.nnr> [options]
+ * deno run -A cli.ts decompress <file.nnr> -o <model.onnx|model.safetensors>
+ * deno run -A cli.ts inspect <file.nnr> [--json]
  * deno run -A cli.ts conformance <suite-dir> [--json]
- * deno run -A cli.ts demo [--json]
+ * deno run -A cli.ts demo [silero_vad_v5.onnx] [--json]
  * ```
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { join } from "node:path";
+import { basename, dirname, isAbsolute, join, normalize, resolve } from "node:path";
 import { runConformance } from "./conformance/run.ts";
-import { runDemo } from "./demo.ts";
+import { runDemo, SILERO_VAD_V5 } from "./examples/silero_vad_demo.ts";
+import { DecodeError } from "./core/errors.ts";
+import { qpForStep } from "./core/step_size.ts";
+import { readNnrFile } from "./decoder/nnr_file.ts";
+import { decompressModel } from "./decoder/decompress_model.ts";
+import { compressModel, type TensorMode, type TensorRule } from "./encoder/compress_model.ts";
+import { EncodePool } from "./encoder/encode_pool.ts";
+import { detectModelFormat, type ModelFormat } from "./model/model_file.ts";
+import { elementCount } from "./model/dtypes.ts";
+import { DTYPE_BYTES } from "./core/model_tensor.ts";
 
 const USAGE = `Usage:
-  deno run -A cli.ts conformance <suite-dir> [--json]   check a test-vector suite bit-exactly
-  deno run -A cli.ts demo [--json]                       encode and decode a built-in tensor`;
+  deno run -A cli.ts compress <model.onnx|.safetensors> -o <out.nnr> [options]
+      --qp N              qp of weights (default -38)      --step X      step size instead of --qp
+      --qp-density D      0..7 (default 2)                 --nonweight-qp N   qp of 1-D tensors (-75)
+      --dq | --no-dq      dependent quantization (on)      --lambda L    RD lambda_scale (0)
+      --scan S            scan order 0..4 (0)              --workers N   parallel encoders (cores)
+      --rule PAT=MODE     per tensor: MODE weight|nonweight|int|raw|qp:N (first match wins)
+  deno run -A cli.ts decompress <file.nnr> -o <model.onnx|model.safetensors>
+  deno run -A cli.ts inspect <file.nnr>
+  deno run -A cli.ts conformance <suite-dir>          check a test-vector suite bit-exactly
+  deno run -A cli.ts demo [silero_vad_v5.onnx]        compress silero VAD, compare outputs
+Common: --json (machine-readable stdout), --force (overwrite the output)`;
+
+/** A user error: printed as one line, exit code 2. */
+class UsageError extends Error {}
+
+const encoder = new TextEncoder();
+/** Progress on stderr: rewritten in place on a terminal, else at most one line a second. */
+function progress(): (text: string) => void {
+  const tty = Deno.stderr.isTerminal();
+  let last = 0;
+  return (text) => {
+    const now = Date.now();
+    if (tty) Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${text}`));
+    else if (now - last >= 1000) console.error(text);
+    last = now;
+  };
+}
+function endProgress(): void {
+  if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+}
+
+/** Writes `bytes` to `path` through a temporary file in the same folder and a rename. */
+async function writeOutput(path: string, bytes: Uint8Array, force: boolean): Promise<void> {
+  if (!force) {
+    try {
+      await Deno.lstat(path);
+      throw new UsageError(`${path} exists: use --force to overwrite it`);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+  const temp = join(dirname(path), `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  try {
+    await Deno.writeFile(temp, bytes);
+    await Deno.rename(temp, path);
+  } catch (e) {
+    await Deno.remove(temp).catch(() => {});
+    throw e;
+  }
+}
+
+function formatFromName(path: string): ModelFormat {
+  if (path.endsWith(".onnx")) return "onnx";
+  if (path.endsWith(".safetensors")) return "safetensors";
+  throw new UsageError(`Cannot tell the model format of ${path}: name it .onnx or .safetensors`);
+}
+
+function integer(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n)) throw new UsageError(`--${name} needs an integer, got ${text}`);
+  return n;
+}
+
+function parseRule(text: string): TensorRule {
+  const at = text.lastIndexOf("=");
+  const pattern = text.slice(0, at);
+  const mode = text.slice(at + 1);
+  if (at <= 0) throw new UsageError(`--rule needs PATTERN=MODE, got ${text}`);
+  if (mode.startsWith("qp:")) return { pattern, mode: { qp: integer("rule qp", mode.slice(3))! } };
+  if (!["weight", "nonweight", "int", "raw"].includes(mode)) {
+    throw new UsageError(`--rule mode must be weight, nonweight, int, raw or qp:N, got ${mode}`);
+  }
+  return { pattern, mode: mode as TensorMode };
+}
+
+function size(n: number): string {
+  return n >= 1e6
+    ? `${(n / 1e6).toFixed(2)} MB`
+    : n >= 1e3
+    ? `${(n / 1e3).toFixed(1)} kB`
+    : `${n} B`;
+}
+
+async function compress(args: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs({
+    args,
+    options: {
+      output: { type: "string", short: "o" },
+      qp: { type: "string" },
+      step: { type: "string" },
+      "qp-density": { type: "string" },
+      "nonweight-qp": { type: "string" },
+      dq: { type: "boolean" },
+      "no-dq": { type: "boolean" },
+      lambda: { type: "string" },
+      scan: { type: "string" },
+      workers: { type: "string" },
+      rule: { type: "string", multiple: true },
+      json: { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
+    },
+    allowPositionals: true,
+  });
+  const input = positionals[0];
+  if (input === undefined || v.output === undefined) {
+    throw new UsageError("compress needs a model and -o <out.nnr>");
+  }
+  if (v.qp !== undefined && v.step !== undefined) throw new UsageError("Give --qp or --step");
+  if (v.dq && v["no-dq"]) throw new UsageError("Give --dq or --no-dq, not both");
+  const qpDensity = integer("qp-density", v["qp-density"]) ?? 2;
+  let qp = integer("qp", v.qp);
+  if (v.step !== undefined) {
+    const step = Number(v.step);
+    if (!(step > 0 && Number.isFinite(step))) throw new UsageError(`Bad --step ${v.step}`);
+    qp = qpForStep(step, qpDensity);
+  }
+  const lambda = v.lambda === undefined ? undefined : Number(v.lambda);
+  if (lambda !== undefined && !(lambda >= 0)) throw new UsageError(`Bad --lambda ${v.lambda}`);
+  const workers = integer("workers", v.workers) ?? navigator.hardwareConcurrency;
+  if (workers < 1) throw new UsageError(`--workers must be at least 1`);
+  const model = await Deno.readFile(input);
+  const folder = dirname(resolve(input));
+  const show = progress();
+  const started = performance.now();
+  const pool = workers > 1 ? new EncodePool(workers) : null;
+  let result;
+  try {
+    result = await compressModel(model, detectModelFormat(model), {
+      ...(qp === undefined ? {} : { qp }),
+      qpDensity,
+      ...(v["nonweight-qp"] === undefined
+        ? {}
+        : { nonweightQp: integer("nonweight-qp", v["nonweight-qp"])! }),
+      ...(v["no-dq"] ? { dq: false } : {}),
+      ...(lambda === undefined ? {} : { lambdaScale: lambda }),
+      ...(v.scan === undefined ? {} : { scanOrder: integer("scan", v.scan)! }),
+      rules: (v.rule ?? []).map(parseRule),
+      readExternal: (location) => {
+        const path = normalize(location);
+        if (isAbsolute(path) || path.startsWith("..")) {
+          throw new DecodeError("corrupt", `External data path ${location} leaves the folder`, 0);
+        }
+        return Deno.readFile(join(folder, path));
+      },
+      ...(pool ? { encode: pool.encode } : {}),
+      onProgress: (done, total, name) => show(`coding tensor ${done}/${total} ${name}`),
+    });
+  } finally {
+    pool?.close();
+    endProgress();
+  }
+  await writeOutput(v.output, result.bytes, v.force);
+  const seconds = (performance.now() - started) / 1000;
+  const ratio = result.inputBytes / result.bytes.length;
+  if (v.json) {
+    console.log(JSON.stringify({
+      input: input,
+      output: v.output,
+      inputBytes: result.inputBytes,
+      outputBytes: result.bytes.length,
+      ratio,
+      seconds,
+      workers,
+      tensors: result.tensors,
+    }));
+  } else {
+    const coded = result.tensors.filter((t) => t.mode !== "raw").length;
+    console.log(
+      `${input} (${size(result.inputBytes)}) -> ${v.output} (${size(result.bytes.length)}): ` +
+        `${ratio.toFixed(2)}x, ${coded} tensors coded, ${result.tensors.length - coded} left ` +
+        `raw, ${seconds.toFixed(2)} s with ${workers} worker${workers > 1 ? "s" : ""}`,
+    );
+  }
+  return 0;
+}
+
+async function decompress(args: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs({
+    args,
+    options: {
+      output: { type: "string", short: "o" },
+      json: { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
+    },
+    allowPositionals: true,
+  });
+  const input = positionals[0];
+  if (input === undefined || v.output === undefined) {
+    throw new UsageError("decompress needs an NNR file and -o <model.onnx|model.safetensors>");
+  }
+  const format = formatFromName(v.output);
+  const started = performance.now();
+  const { bytes, file } = await decompressModel(await Deno.readFile(input), { format });
+  await writeOutput(v.output, bytes, v.force);
+  const seconds = (performance.now() - started) / 1000;
+  if (v.json) {
+    console.log(JSON.stringify({
+      input,
+      output: v.output,
+      format,
+      outputBytes: bytes.length,
+      tensors: file.tensors.length,
+      seconds,
+    }));
+  } else {
+    console.log(
+      `${input} -> ${v.output} (${format}, ${size(bytes.length)}): ${file.tensors.length} ` +
+        `tensors decoded in ${seconds.toFixed(2)} s`,
+    );
+  }
+  return 0;
+}
+
+async function inspect(args: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs({
+    args,
+    options: { json: { type: "boolean", default: false } },
+    allowPositionals: true,
+  });
+  const input = positionals[0];
+  if (input === undefined) throw new UsageError("inspect needs an NNR file");
+  const bytes = await Deno.readFile(input);
+  const file = await readNnrFile(bytes);
+  const rows = file.tensors.map((t) => {
+    const n = elementCount(t.shape);
+    const original = n * DTYPE_BYTES[t.dtype];
+    return {
+      name: t.name,
+      shape: t.shape,
+      dtype: t.dtype,
+      coding: t.params.payloadType === "int"
+        ? "int"
+        : `${t.params.dqFlag ? "dq" : "urq"} scan${t.params.scanOrder}`,
+      qp: t.qp,
+      step: t.step,
+      bytes: t.unitBytes,
+      bitsPerWeight: (8 * t.unitBytes) / n,
+      ratio: original / t.unitBytes,
+      originalBytes: original,
+    };
+  });
+  const tensorBytes = rows.reduce((s, r) => s + r.bytes, 0);
+  const originalTensorBytes = rows.reduce((s, r) => s + r.originalBytes, 0);
+  const modelBytes = file.model?.skeleton.length ?? 0;
+  const totals = {
+    fileBytes: bytes.length,
+    tensors: rows.length,
+    weights: rows.reduce((s, r) => s + elementCount(r.shape), 0),
+    tensorBytes,
+    originalTensorBytes,
+    model: file.model ? { format: file.model.format, skeletonBytes: modelBytes } : null,
+    ratio: (originalTensorBytes + modelBytes) / bytes.length,
+    tensorRatio: originalTensorBytes / tensorBytes,
+  };
+  if (v.json) {
+    console.log(JSON.stringify({ file: input, tensors: rows, totals }));
+    return 0;
+  }
+  const table = [
+    ["name", "shape", "dtype", "coding", "qp", "step", "bytes", "bits/w", "ratio"],
+    ...rows.map((r) => [
+      r.name,
+      r.shape.join("x"),
+      r.dtype,
+      r.coding,
+      r.qp === null ? "-" : String(r.qp),
+      r.step === null ? "-" : r.step.toPrecision(4),
+      String(r.bytes),
+      r.bitsPerWeight.toFixed(3),
+      `${r.ratio.toFixed(2)}x`,
+    ]),
+  ];
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
+  for (const row of table) {
+    console.log(
+      row.map((cell, c) => c >= 4 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))
+        .join("  ").trimEnd(),
+    );
+  }
+  console.log(
+    `total: ${totals.tensors} tensors, ${totals.weights} weights, ${size(tensorBytes)} coded ` +
+      `from ${size(originalTensorBytes)} (${totals.tensorRatio.toFixed(2)}x)` +
+      (file.model ? `; ${file.model.format} skeleton ${size(modelBytes)}` : "; no model") +
+      `; file ${size(bytes.length)}, ratio ${totals.ratio.toFixed(2)}x`,
+  );
+  return 0;
+}
 
 async function conformance(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -24,26 +322,21 @@ async function conformance(args: string[]): Promise<number> {
     allowPositionals: true,
   });
   const dir = positionals[0];
-  if (dir === undefined) {
-    console.error(`error: conformance needs a suite directory\n${USAGE}`);
-    return 2;
-  }
+  if (dir === undefined) throw new UsageError("conformance needs a suite directory");
   try {
     await Deno.stat(join(dir, "manifest.json"));
   } catch {
-    console.error(`error: no manifest.json in ${dir}: the external conformance suite is absent`);
-    return 2;
+    throw new UsageError(`No manifest.json in ${dir}: the external conformance suite is absent`);
   }
+  const show = progress();
   const report = await runConformance(
     { read: (path) => Deno.readFile(join(dir, path)) },
     (r, i, total) => {
       if (r.status === "failed" && !values.json) console.log(`FAIL ${r.id}: ${r.detail}`);
-      if (Deno.stderr.isTerminal()) {
-        Deno.stderr.writeSync(new TextEncoder().encode(`\r${i}/${total} vectors`));
-      }
+      show(`${i}/${total} vectors`);
     },
   );
-  if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+  endProgress();
   const s = report.summary;
   if (values.json) {
     console.log(JSON.stringify(report));
@@ -65,25 +358,56 @@ async function conformance(args: string[]): Promise<number> {
   return s.failed > 0 ? 1 : 0;
 }
 
+async function demo(args: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs({
+    args,
+    options: { json: { type: "boolean", default: false } },
+    allowPositionals: true,
+  });
+  const path = positionals[0] ?? SILERO_VAD_V5;
+  let model;
+  try {
+    model = await Deno.readFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    throw new Error(`${path} is missing: run npm ci first`);
+  }
+  const result = await runDemo(model);
+  console.log(v.json ? JSON.stringify(result) : result.text);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case "conformance":
-      return await conformance(rest);
-    case "demo": {
-      const json = rest.includes("--json");
-      const result = runDemo();
-      console.log(json ? JSON.stringify(result) : result.text);
-      return result.ok ? 0 : 1;
+  try {
+    switch (command) {
+      case "compress":
+        return await compress(rest);
+      case "decompress":
+        return await decompress(rest);
+      case "inspect":
+        return await inspect(rest);
+      case "conformance":
+        return await conformance(rest);
+      case "demo":
+        return await demo(rest);
+      case undefined:
+      case "help":
+      case "--help":
+        console.log(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`Unknown command ${JSON.stringify(command)}`);
     }
-    case undefined:
-    case "help":
-    case "--help":
-      console.log(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      console.error(`error: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+  } catch (e) {
+    if (e instanceof UsageError || (e as Error).name === "TypeError" && "code" in (e as object)) {
+      console.error(`error: ${(e as Error).message}\n${USAGE}`);
       return 2;
+    }
+    // Bad input of any kind ends in one line; DEEPCABAC_DEBUG=1 shows the stack.
+    if (Deno.env.get("DEEPCABAC_DEBUG")) console.error(e);
+    console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
   }
 }
 

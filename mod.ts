@@ -11,3 +11,4 @@
 
 export * from "./decoder/mod.ts";
 export * from "./encoder/mod.ts";
+export * from "./model/mod.ts";

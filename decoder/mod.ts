@@ -24,3 +24,7 @@ export * from "../core/errors.ts";
 export * from "../core/step_size.ts";
 export * from "../core/syntax.ts";
 export * from "./nnr_units.ts";
+export * from "../core/container.ts";
+export * from "../core/model_tensor.ts";
+export * from "./nnr_file.ts";
+export * from "./decompress_model.ts";

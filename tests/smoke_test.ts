@@ -3,6 +3,7 @@ import denoJson from "../deno.json" with { type: "json" };
 import * as root from "../mod.ts";
 import * as decoder from "../decoder/mod.ts";
 import * as encoder from "../encoder/mod.ts";
+import * as model from "../model/mod.ts";
 
 Deno.test("deno.json names the package and maps its entry points", () => {
   assert.equal(denoJson.name, "@deepcabac/deepcabac");
@@ -11,11 +12,18 @@ Deno.test("deno.json names the package and maps its entry points", () => {
     ".": "./mod.ts",
     "./decoder": "./decoder/mod.ts",
     "./encoder": "./encoder/mod.ts",
+    "./model": "./model/mod.ts",
   });
 });
 
-Deno.test("mod.ts re-exports everything the decoder and encoder export", () => {
-  for (const [name, value] of [...Object.entries(decoder), ...Object.entries(encoder)]) {
+Deno.test("mod.ts re-exports everything the decoder, encoder and model modules export", () => {
+  for (
+    const [name, value] of [
+      ...Object.entries(decoder),
+      ...Object.entries(encoder),
+      ...Object.entries(model),
+    ]
+  ) {
     assert.ok(name in root, `mod.ts is missing the export "${name}"`);
     assert.equal((root as Record<string, unknown>)[name], value);
   }

@@ -1,0 +1,187 @@
+/**
+ * One tensor to one NNR compressed data unit: quantisation, the CABAC payload, the unit header
+ * with its entry points, and a check that the unit decodes to the levels it was made from.
+ *
+ * @module
+ */
+import { levelsCrc32 } from "../core/crc32.ts";
+import { effectiveScanOrder } from "../core/scan.ts";
+import { stepSize } from "../core/step_size.ts";
+import { payloadParams } from "../core/syntax.ts";
+import type { PayloadParams } from "../core/syntax.ts";
+import { decodePayload } from "../decoder/decode_payload.ts";
+import { encodePayload } from "./encode_payload.ts";
+import { writeNnrUnit } from "./nnr_writer.ts";
+import { quantizeDqTrellis, quantizeUniform, quantizeUrqRd } from "./quantize.ts";
+
+/** How a float tensor is quantised. */
+export interface FloatCoding {
+  /** Quantised floats (NNR_PT_FLOAT). */
+  readonly kind: "float";
+  /** Quantisation parameter; the step is derived from it and `qpDensity`. */
+  readonly qp: number;
+  /** qp_density, 0..7: 2^d qp steps per octave of step size. */
+  readonly qpDensity: number;
+  /** Dependent (trellis-coded) quantisation. */
+  readonly dq: boolean;
+  /** Rate-distortion weight in the reference's `lambda_scale` convention; 0 is nearest. */
+  readonly lambdaScale: number;
+}
+
+/** How an integer tensor is coded: losslessly (NNR_PT_INT). */
+export interface IntCoding {
+  /** Integers coded as they are. */
+  readonly kind: "int";
+}
+
+/** Coding parameters common to both payload types. */
+export interface UnitCoding {
+  /** Requested scan order 0..4 (forced to 0 where the shape needs it, as the reference does). */
+  readonly scanOrder: number;
+  /** Number of greater-than flags minus one (`cabac_unary_length_minus1`). */
+  readonly cabacUnaryLengthMinus1: number;
+}
+
+/** A tensor to code: row-major values and how to code them. */
+export interface TensorJob {
+  /** `topology_elem_id` of the unit. */
+  readonly name: string;
+  /** Shape, at least one dimension, no zero dimension. */
+  readonly shape: readonly number[];
+  /** Float32 values for float coding, int32 values for integer coding. */
+  readonly values: Float32Array | Int32Array;
+  /** The coding. */
+  readonly coding: (FloatCoding | IntCoding) & UnitCoding;
+}
+
+/** The coded unit. */
+export interface EncodedTensor {
+  /** The complete NNR_NDU unit. */
+  readonly unit: Uint8Array<ArrayBuffer>;
+  /** Length of its CABAC payload. */
+  readonly payloadBytes: number;
+  /** The qp used (raised if the requested one would overflow the levels), or null for integers. */
+  readonly qp: number | null;
+  /** The step size, or null for integers. */
+  readonly step: number | null;
+  /** CRC-32 of the levels as little-endian int32 (what the decoder checks). */
+  readonly levelsCrc32: number;
+  /** Sum of squared reconstruction errors (0 for integers). */
+  readonly squaredError: number;
+}
+
+/** Largest |level| the encoder produces; the qp is raised until the levels fit. */
+const MAX_LEVEL = 2 ** 30;
+
+/**
+ * Quantises and codes one tensor into an NNR compressed data unit (first-edition syntax,
+ * `general_profile_idc` 0, base qp 0), then decodes the unit's payload to take the entry points
+ * from it and to check it reproduces the levels.
+ *
+ * @param job The tensor and its coding.
+ * @returns The unit and what the container records about it.
+ * @throws {RangeError} If the qp cannot be signalled or the shape is not codable.
+ *
+ * @example
+ * ```ts
+ * import { encodeTensor } from "./encode_tensor.ts";
+ * import { readNnrUnits } from "../decoder/nnr_units.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const out = encodeTensor({
+ *   name: "fc.weight",
+ *   shape: [2, 3],
+ *   values: Float32Array.of(0.1, -0.2, 0.3, 0, 0.05, -0.01),
+ *   coding: {
+ *     kind: "float", qp: -38, qpDensity: 2, dq: true, lambdaScale: 0,
+ *     scanOrder: 0, cabacUnaryLengthMinus1: 10,
+ *   },
+ * });
+ * const [unit] = readNnrUnits(out.unit);
+ * assert.equal(unit!.fields.topology_elem_id, "fc.weight");
+ * assert.deepEqual(unit!.fields.tensor_dimensions, [2, 3]);
+ * ```
+ */
+export function encodeTensor(job: TensorJob): EncodedTensor {
+  const { shape, coding } = job;
+  if (shape.length < 1 || shape.length > 8 || shape.some((d) => !(d >= 1))) {
+    throw new RangeError(`Cannot code tensor "${job.name}" of shape [${shape}]`);
+  }
+  const scanOrder = effectiveScanOrder(shape, coding.scanOrder);
+  const params = payloadParams(shape, {
+    payloadType: coding.kind,
+    dqFlag: coding.kind === "float" && coding.dq ? 1 : 0,
+    numGtxFlags: coding.cabacUnaryLengthMinus1 + 1,
+    scanOrder,
+    qpDensity: coding.kind === "float" ? coding.qpDensity : 0,
+  });
+  let levels: Int32Array;
+  let qp: number | null = null;
+  let step: number | null = null;
+  if (coding.kind === "float") {
+    if (!(job.values instanceof Float32Array)) throw new TypeError("Float coding needs floats");
+    qp = fittingQp(job.values, coding.qp, coding.qpDensity);
+    step = stepSize(qp, coding.qpDensity);
+    levels = quantize(job.values, step, params, coding);
+  } else {
+    if (!(job.values instanceof Int32Array)) throw new TypeError("Integer coding needs int32");
+    levels = job.values;
+  }
+  const encoded = encodePayload(levels, { ...params, ...(qp === null ? {} : { qp }) });
+  const decoded = decodePayload(encoded.bytes, params);
+  for (let i = 0; i < levels.length; i++) {
+    if (decoded.levels[i] !== levels[i]) {
+      throw new Error(`Internal error: tensor "${job.name}" does not decode to its levels`);
+    }
+  }
+  let squaredError = 0;
+  if (step !== null) {
+    const w = job.values;
+    for (let i = 0; i < w.length; i++) squaredError += (w[i]! - decoded.recon[i]!) ** 2;
+  }
+  const fields = {
+    nnr_compressed_data_unit_payload_type: coding.kind === "float" ? 1 : 0,
+    topology_elem_id: job.name,
+    dq_flag: params.dqFlag,
+    tensor_dimensions: [...shape],
+    cabac_unary_length_minus1: coding.cabacUnaryLengthMinus1,
+    scan_order: scanOrder,
+    cabac_entry_point_list: decoded.entryPoints.map((e) =>
+      e.bitOffsetDelta * 2048 + e.value8 * 8 + e.dqState
+    ),
+  };
+  const unit = writeNnrUnit({ type: 5, fields, payload: encoded.bytes }, 0);
+  return {
+    unit,
+    payloadBytes: encoded.bytes.length,
+    qp,
+    step,
+    levelsCrc32: levelsCrc32(decoded.levels),
+    squaredError,
+  };
+}
+
+/** The requested qp, raised until max|w| / step fits the level range. */
+function fittingQp(values: Float32Array, qp: number, qpDensity: number): number {
+  let max = 0;
+  for (let i = 0; i < values.length; i++) {
+    const a = Math.abs(values[i]!);
+    if (!(a <= Number.MAX_VALUE)) throw new RangeError("Cannot quantise non-finite values");
+    if (a > max) max = a;
+  }
+  while (max / stepSize(qp, qpDensity) >= MAX_LEVEL) qp++;
+  return qp;
+}
+
+function quantize(
+  values: Float32Array,
+  step: number,
+  params: PayloadParams,
+  coding: FloatCoding,
+): Int32Array {
+  const rd = { lambdaScale: coding.lambdaScale };
+  if (coding.dq) return quantizeDqTrellis(values, step, params, rd);
+  return coding.lambdaScale > 0
+    ? quantizeUrqRd(values, step, params, rd)
+    : quantizeUniform(values, step);
+}

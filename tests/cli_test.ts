@@ -1,0 +1,94 @@
+// The command-line interface as a user runs it: compress, inspect and decompress a zoo model,
+// refusal to overwrite, and one-line errors with no output file for bad input.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+const LENET300 = new URL("../../shared/zoo/lenet300_mnist.onnx", import.meta.url).pathname;
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+Deno.test("cli compress, inspect and decompress a model, with --json", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const nnr = join(dir, "lenet300.nnr");
+    const c = await cli("compress", LENET300, "-o", nnr, "--workers", "1", "--json");
+    assert.equal(c.code, 0, c.stderr);
+    const report = JSON.parse(c.stdout);
+    assert.equal(report.outputBytes, (await Deno.stat(nnr)).size);
+    assert.ok(report.ratio > 4, `ratio ${report.ratio}`);
+
+    const i = await cli("inspect", nnr);
+    assert.equal(i.code, 0, i.stderr);
+    assert.match(
+      i.stdout,
+      /fc1\.weight\s+300x784\s+F32\s+dq scan0\s+-38\s+0\.001465\s+\d+\s+[\d.]+\s+[\d.]+x/,
+    );
+    assert.match(i.stdout, /ratio [\d.]+x/);
+    const j = JSON.parse((await cli("inspect", nnr, "--json")).stdout);
+    assert.ok(j.totals.ratio > 4);
+    assert.equal(j.tensors.find((t: { name: string }) => t.name === "fc1.weight").qp, -38);
+
+    const onnx = join(dir, "out.onnx");
+    const d = await cli("decompress", nnr, "-o", onnx);
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal((await Deno.stat(onnx)).size, (await Deno.stat(LENET300)).size);
+
+    // No overwriting without --force; with it, fine.
+    const again = await cli("decompress", nnr, "-o", onnx);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /exists: use --force/);
+    assert.equal((await cli("decompress", nnr, "-o", onnx, "--force")).code, 0);
+    // Only the outputs are left: no temporary files.
+    const names = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    assert.deepEqual(names.sort(), ["lenet300.nnr", "out.onnx"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli gives one-line errors and writes nothing for bad input", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = await Deno.readFile(LENET300);
+    const nnr = join(dir, "good.nnr");
+    assert.equal((await cli("compress", LENET300, "-o", nnr, "--workers", "1")).code, 0);
+    const good = await Deno.readFile(nnr);
+    const header = new Uint8Array(16);
+    new DataView(header.buffer).setBigUint64(0, 2n ** 40n, true);
+    header[8] = 0x7b;
+    const cases: [string, Uint8Array, string[]][] = [
+      ["truncated.onnx", model.subarray(0, 5000), ["compress"]],
+      ["bad-header.safetensors", header, ["compress"]],
+      ["wrong-magic.nnr", new TextEncoder().encode("GIF89a not an nnr file"), ["decompress"]],
+      ["truncated.nnr", good.subarray(0, good.length - 7), ["decompress"]],
+    ];
+    for (const [name, bytes, [command]] of cases) {
+      const input = join(dir, name);
+      await Deno.writeFile(input, bytes);
+      const output = join(dir, command === "compress" ? "out.nnr" : "out.onnx");
+      const r = await cli(command!, input, "-o", output);
+      assert.equal(r.code, 1, `${name}: ${r.stderr}`);
+      assert.match(r.stderr, /^error: .+\n$/, name);
+      await assert.rejects(Deno.stat(output), Deno.errors.NotFound, name);
+    }
+    const files = [];
+    for await (const e of Deno.readDir(dir)) files.push(e.name);
+    assert.equal(files.filter((f) => f.endsWith(".tmp")).length, 0);
+    // Usage errors exit with 2.
+    assert.equal((await cli("compress", LENET300)).code, 2);
+    assert.equal((await cli("compress", LENET300, "-o", "x.nnr", "--bogus")).code, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
