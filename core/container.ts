@@ -60,7 +60,7 @@ export interface ContainerMeta {
  * import { formatMeta, parseMeta } from "./container.ts";
  * import assert from "node:assert/strict";
  *
- * const meta = { model: null, tensors: [{ name: "w", dtype: "F16", shape: [2, 3], crc32: 7 }] };
+ * const meta = { model: null, tensors: [{ name: "w", dtype: "F16", shape: [2, 3], crc32: 7 }] } as const;
  * assert.deepEqual(parseMeta(formatMeta(meta), 0), meta);
  * ```
  */
