@@ -28,3 +28,5 @@ export * from "../core/container.ts";
 export * from "../core/model_tensor.ts";
 export * from "./nnr_file.ts";
 export * from "./decompress_model.ts";
+export * from "./decode_stream.ts";
+export * from "./load_model.ts";

@@ -17,7 +17,7 @@ import { DecodeError } from "../core/errors.ts";
 import type { PayloadParams } from "../core/syntax.ts";
 import type { Dtype } from "../core/model_tensor.ts";
 import { type DecodeLimits, decodePayload } from "./decode_payload.ts";
-import { type NnrUnit, readNnrUnits } from "./nnr_units.ts";
+import { type NnrUnit, readNnrUnit } from "./nnr_units.ts";
 
 /** A decoded tensor. */
 export interface DecodedTensor {
@@ -63,6 +63,147 @@ export interface NnrFileLimits extends DecodeLimits {
   readonly maxModelBytes?: number;
 }
 
+/** What an NNR file says about its model, known once its topology units have been read. */
+export interface NnrHeader {
+  /** Our metadata unit, or null in files that lack it. */
+  readonly meta: ContainerMeta | null;
+  /** The model skeleton, if the file carries one. */
+  readonly model: { readonly format: "onnx" | "safetensors"; readonly skeleton: Uint8Array } | null;
+}
+
+/**
+ * Reads an NNR file unit by unit, in order, checking the unit order and decoding each data unit
+ * as it comes. It holds no bytes between units: a streaming reader hands it each complete unit,
+ * the one-shot reader the whole file with each unit's offset.
+ */
+export class NnrUnitReader {
+  readonly #limits: NnrFileLimits;
+  readonly units: NnrUnit[] = [];
+  #profile: 0 | 1 = 0;
+  #mps: NnrUnit | null = null;
+  #meta: ContainerMeta | null = null;
+  #model: { text: string; offset: number } | null = null;
+  #tensors = 0;
+
+  /**
+   * Starts reading a file.
+   *
+   * @param limits Allocation limits.
+   */
+  constructor(limits: NnrFileLimits = {}) {
+    this.#limits = limits;
+  }
+
+  /**
+   * Reads the unit at `offset` of `bytes`.
+   *
+   * @param bytes A buffer holding the whole unit.
+   * @param offset Where the unit starts in `bytes`.
+   * @param base Position of `bytes[0]` in the file, for unit offsets and errors.
+   * @returns The decoded tensor if it was a data unit.
+   * @throws {DecodeError} If the unit is corrupt, out of order, or fails its checksum.
+   */
+  read(bytes: Uint8Array, offset: number, base = 0): DecodedTensor | null {
+    let u: NnrUnit;
+    try {
+      u = readNnrUnit(bytes, offset, this.#profile);
+    } catch (e) {
+      throw e instanceof DecodeError ? moved(e, base) : e;
+    }
+    const at = base + offset;
+    this.units.push(base === 0 ? u : { ...u, offset: at, ...payloadAt(u, base) });
+    if (this.units.length === 1 && u.type !== 0) {
+      throw new DecodeError("corrupt", "NNR file must start with NNR_STR", at);
+    }
+    if (u.type === 0) {
+      if (this.units.length > 1) throw new DecodeError("corrupt", "Second NNR_STR", at);
+      this.#profile = u.fields.general_profile_idc === 1 ? 1 : 0;
+    } else if (u.type === 1) {
+      if (this.#mps) throw new DecodeError("corrupt", "Second NNR_MPS", at);
+      this.#mps = u;
+    } else if (u.type === 3 && u.fields.topology_storage_format === 0) {
+      const text = u.fields.topology_data as string;
+      if (text.startsWith(META_HEADER) || text.startsWith(MODEL_HEADER)) {
+        if (this.#tensors > 0) {
+          throw new DecodeError("corrupt", "Metadata or model unit after the data units", at);
+        }
+        if (text.startsWith(META_HEADER)) this.#meta = parseMeta(text, at);
+        else this.#model = { text, offset: at };
+      }
+    } else if (u.type === 5) {
+      if (!this.#mps) throw new DecodeError("corrupt", "NNR_NDU before NNR_MPS", at);
+      const t = decodeUnit(bytes, u, this.#mps, this.#profile, this.#limits, base);
+      const index = this.#tensors++;
+      if (!this.#meta) return t;
+      const d = this.#meta.tensors[index];
+      if (!d || d.name !== t.name || d.shape.join() !== t.shape.join()) {
+        throw new DecodeError("corrupt", `Tensor "${t.name}" does not match its metadata`, at);
+      }
+      if (levelsCrc32(t.levels) !== d.crc32) {
+        throw new DecodeError("corrupt", `Tensor "${t.name}" fails its checksum`, at);
+      }
+      return { ...t, dtype: d.dtype, ...(d.slot === undefined ? {} : { slot: d.slot }) };
+    }
+    return null;
+  }
+
+  /**
+   * The metadata and model, once the units before the first data unit have been read.
+   *
+   * @returns The header.
+   * @throws {DecodeError} If the model unit is missing, too large or corrupt.
+   */
+  async header(): Promise<NnrHeader> {
+    const meta = this.#meta;
+    if (!meta?.model) return { meta, model: null };
+    const text = this.#model;
+    if (!text) {
+      throw new DecodeError("corrupt", "Metadata names a model but the model unit is missing", 0);
+    }
+    const max = this.#limits.maxModelBytes ?? 2 ** 30;
+    if (meta.model.bytes > max) {
+      throw new DecodeError(
+        "limit",
+        `Model of ${meta.model.bytes} bytes exceeds ${max}`,
+        text.offset,
+      );
+    }
+    const packed = fromBase64(text.text.slice(MODEL_HEADER.length), text.offset);
+    const skeleton = await inflate(packed, meta.model.bytes, text.offset);
+    if (crc32(skeleton) !== meta.model.crc32) {
+      throw new DecodeError("corrupt", "Model unit fails its checksum", text.offset);
+    }
+    return { meta, model: { format: meta.model.format, skeleton } };
+  }
+
+  /**
+   * Checks that the file was complete: it had a start unit and as many data units as the
+   * metadata lists.
+   *
+   * @throws {DecodeError} If not.
+   */
+  finish(): void {
+    if (this.units.length === 0) throw new DecodeError("truncated", "Empty NNR file", 0);
+    const listed = this.#meta?.tensors.length;
+    if (listed !== undefined && listed !== this.#tensors) {
+      throw new DecodeError(
+        "truncated",
+        `Metadata lists ${listed} tensors, the file has ${this.#tensors}`,
+        0,
+      );
+    }
+  }
+}
+
+function moved(e: DecodeError, base: number): DecodeError {
+  if (base === 0) return e;
+  return new DecodeError(e.code, e.message.replace(/: at byte \d+$/, ""), e.offset + base);
+}
+
+function payloadAt(u: NnrUnit, base: number) {
+  return u.payloadOffset === undefined ? {} : { payloadOffset: u.payloadOffset + base };
+}
+
 /**
  * Reads and decodes an NNR file.
  *
@@ -81,56 +222,16 @@ export interface NnrFileLimits extends DecodeLimits {
  * ```
  */
 export async function readNnrFile(bytes: Uint8Array, limits: NnrFileLimits = {}): Promise<NnrFile> {
-  const units = readNnrUnits(bytes);
-  const start = units[0];
-  if (start?.type !== 0) throw new DecodeError("corrupt", "NNR file must start with NNR_STR", 0);
-  const profile = start.fields.general_profile_idc === 1 ? 1 : 0;
-  let mps: NnrUnit | undefined;
-  let meta: ContainerMeta | null = null;
-  let modelText: { text: string; offset: number } | null = null;
+  const reader = new NnrUnitReader(limits);
   const tensors: DecodedTensor[] = [];
-  for (const u of units) {
-    if (u.type === 1) {
-      if (mps) throw new DecodeError("corrupt", "Second NNR_MPS", u.offset);
-      mps = u;
-    } else if (u.type === 3 && u.fields.topology_storage_format === 0) {
-      const text = u.fields.topology_data as string;
-      if (text.startsWith(META_HEADER)) meta = parseMeta(text, u.offset);
-      else if (text.startsWith(MODEL_HEADER)) modelText = { text, offset: u.offset };
-    } else if (u.type === 5) {
-      if (!mps) throw new DecodeError("corrupt", "NNR_NDU before NNR_MPS", u.offset);
-      tensors.push(decodeUnit(bytes, u, mps, profile, limits));
-    }
+  for (let offset = 0; offset < bytes.length;) {
+    const t = reader.read(bytes, offset);
+    if (t) tensors.push(t);
+    offset += reader.units.at(-1)!.size;
   }
-  let model: NnrFile["model"] = null;
-  if (meta) {
-    checkMeta(meta, tensors, units);
-    if (meta.model && modelText) {
-      const max = limits.maxModelBytes ?? 2 ** 30;
-      if (meta.model.bytes > max) {
-        throw new DecodeError("limit", `Model of ${meta.model.bytes} bytes exceeds ${max}`, 0);
-      }
-      const packed = fromBase64(modelText.text.slice(MODEL_HEADER.length), modelText.offset);
-      const skeleton = await inflate(packed, meta.model.bytes, modelText.offset);
-      if (crc32(skeleton) !== meta.model.crc32) {
-        throw new DecodeError("corrupt", "Model unit fails its checksum", modelText.offset);
-      }
-      model = { format: meta.model.format, skeleton };
-    } else if (meta.model) {
-      throw new DecodeError("corrupt", "Metadata names a model but the model unit is missing", 0);
-    }
-    const described = meta.tensors;
-    return {
-      units,
-      meta,
-      model,
-      tensors: tensors.map((t, i) => {
-        const d = described[i]!;
-        return { ...t, dtype: d.dtype, ...(d.slot === undefined ? {} : { slot: d.slot }) };
-      }),
-    };
-  }
-  return { units, meta, model, tensors };
+  reader.finish();
+  const { meta, model } = await reader.header();
+  return { units: reader.units, meta, model, tensors };
 }
 
 function decodeUnit(
@@ -139,12 +240,13 @@ function decodeUnit(
   mps: NnrUnit,
   profile: 0 | 1,
   limits: DecodeLimits,
+  base: number,
 ): DecodedTensor {
   const f = u.fields;
   const name = f.topology_elem_id as string;
   const type = f.nnr_compressed_data_unit_payload_type;
   if (type !== 0 && type !== 1) {
-    throw new DecodeError("unsupported", `Tensor "${name}": payload type ${type}`, u.offset);
+    throw new DecodeError("unsupported", `Tensor "${name}": payload type ${type}`, base + u.offset);
   }
   const params: PayloadParams = {
     shape: f.tensor_dimensions as number[],
@@ -164,14 +266,18 @@ function decodeUnit(
   } catch (e) {
     if (e instanceof DecodeError) {
       const why = e.message.replace(/: at byte \d+$/, "");
-      throw new DecodeError(e.code, `Tensor "${name}": ${why}`, u.payloadOffset! + e.offset);
+      throw new DecodeError(e.code, `Tensor "${name}": ${why}`, base + u.payloadOffset! + e.offset);
     }
     throw e;
   }
   const signalled = (f.cabac_entry_point_list as number[] | undefined) ?? [];
   const found = d.entryPoints.map((e) => e.bitOffsetDelta * 2048 + e.value8 * 8 + e.dqState);
   if (found.length !== signalled.length || found.some((p, i) => p !== signalled[i])) {
-    throw new DecodeError("corrupt", `Tensor "${name}": entry points do not match`, u.offset);
+    throw new DecodeError(
+      "corrupt",
+      `Tensor "${name}": entry points do not match`,
+      base + u.offset,
+    );
   }
   return {
     name,
@@ -185,25 +291,4 @@ function decodeUnit(
     unitBytes: u.size,
     payloadBytes: u.payloadLength!,
   };
-}
-
-function checkMeta(meta: ContainerMeta, tensors: DecodedTensor[], units: readonly NnrUnit[]) {
-  if (meta.tensors.length !== tensors.length) {
-    throw new DecodeError(
-      "corrupt",
-      `Metadata lists ${meta.tensors.length} tensors, the file has ${tensors.length}`,
-      0,
-    );
-  }
-  const ndus = units.filter((u) => u.type === 5);
-  tensors.forEach((t, i) => {
-    const d = meta.tensors[i]!;
-    const offset = ndus[i]!.offset;
-    if (d.name !== t.name || d.shape.join() !== t.shape.join()) {
-      throw new DecodeError("corrupt", `Tensor "${t.name}" does not match its metadata`, offset);
-    }
-    if (levelsCrc32(t.levels) !== d.crc32) {
-      throw new DecodeError("corrupt", `Tensor "${t.name}" fails its checksum`, offset);
-    }
-  });
 }

@@ -128,55 +128,100 @@ class UnitBits {
 export function readNnrUnits(bytes: Uint8Array): NnrUnit[] {
   const units: NnrUnit[] = [];
   let profile = 0;
-  let offset = 0;
-  while (offset < bytes.length) {
-    if (offset + 2 > bytes.length) {
-      throw new DecodeError("truncated", "NNR unit header is cut off", offset);
-    }
-    const long = bytes[offset]! >> 7;
-    const sizeFieldBytes = long ? 4 : 2;
-    const minimum = sizeFieldBytes + 1;
-    if (offset + minimum > bytes.length) {
-      throw new DecodeError("truncated", "NNR unit header is cut off", offset);
-    }
-    const r = new UnitBits(bytes, offset, offset + minimum);
-    const fields: Record<string, NnrFieldValue> = {};
-    fields.nnr_unit_size_flag = r.u(1);
-    const size = fields.nnr_unit_size = r.u(long ? 31 : 15);
-    if (size < minimum) {
-      throw new DecodeError("corrupt", `nnr_unit_size ${size} is too small`, offset);
-    }
-    if (offset + size > bytes.length) {
-      throw new DecodeError("truncated", `NNR unit of ${size} bytes runs past the end`, offset);
-    }
-    const b = new UnitBits(bytes, offset + sizeFieldBytes, offset + size);
-    const type = fields.nnr_unit_type = b.u(6);
-    fields.independently_decodable_flag = b.u(1);
-    fields.partial_data_counter_present_flag = b.u(1);
-    if (fields.partial_data_counter_present_flag) fields.partial_data_counter = b.u(8);
-    let unit: NnrUnit = { offset, size, sizeFieldBytes, type, fields };
-    if (type === 0) {
-      profile = fields.general_profile_idc = b.u(8);
-    } else if (type === 1) {
-      readModelParameterSet(b, fields, profile);
-    } else if (type === 3) {
-      fields.topology_storage_format = b.u(8);
-      fields.topology_compression_format = b.u(8);
-      fields.topology_data = b.string();
-    } else if (type === 5) {
-      readDataUnitHeader(b, fields, profile);
-      const headerBytes = b.bytePosition - offset;
-      unit = {
-        ...unit,
-        headerBytes,
-        payloadOffset: offset + headerBytes,
-        payloadLength: size - headerBytes,
-      };
-    }
+  for (let offset = 0; offset < bytes.length;) {
+    const unit = readNnrUnit(bytes, offset, profile);
+    if (unit.type === 0) profile = unit.fields.general_profile_idc as number;
     units.push(unit);
-    offset += size;
+    offset += unit.size;
   }
   return units;
+}
+
+/**
+ * The size of the unit starting at `offset` (`nnr_unit_size`), or `null` if fewer bytes than its
+ * size field are available yet. Lets a streaming reader know how much to buffer.
+ *
+ * @param bytes Bytes available.
+ * @param offset Where the unit starts.
+ * @returns The unit's size in bytes, or null.
+ * @throws {DecodeError} If the size is smaller than a unit header.
+ *
+ * @example
+ * ```ts
+ * import { nnrUnitSize } from "./nnr_units.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(nnrUnitSize(new Uint8Array([0x00, 0x04]), 0), 4);
+ * assert.equal(nnrUnitSize(new Uint8Array([0x80, 0x00]), 0), null);
+ * ```
+ */
+export function nnrUnitSize(bytes: Uint8Array, offset: number): number | null {
+  if (offset + 2 > bytes.length) return null;
+  const long = bytes[offset]! >> 7;
+  if (long && offset + 4 > bytes.length) return null;
+  const size = long
+    ? ((bytes[offset]! & 0x7f) * 2 ** 24) + (bytes[offset + 1]! << 16) +
+      (bytes[offset + 2]! << 8) + bytes[offset + 3]!
+    : ((bytes[offset]! & 0x7f) << 8) + bytes[offset + 1]!;
+  if (size < (long ? 5 : 3)) {
+    throw new DecodeError("corrupt", `nnr_unit_size ${size} is too small`, offset);
+  }
+  return size;
+}
+
+/**
+ * Parses the one unit that starts at `offset`.
+ *
+ * @param bytes The bitstream (or at least the whole unit).
+ * @param offset Where the unit starts.
+ * @param profile `general_profile_idc` of the stream so far (1 selects NNCodec 2.0 syntax).
+ * @returns The unit.
+ * @throws {DecodeError} On a truncated unit or syntax that does not fit it.
+ *
+ * @example
+ * ```ts
+ * import { readNnrUnit } from "./nnr_units.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const unit = readNnrUnit(new Uint8Array([0xff, 0x00, 0x04, 0x02, 0x01]), 1, 0);
+ * assert.equal(unit.fields.general_profile_idc, 1);
+ * ```
+ */
+export function readNnrUnit(bytes: Uint8Array, offset: number, profile: number): NnrUnit {
+  const size = nnrUnitSize(bytes, offset);
+  if (size === null) throw new DecodeError("truncated", "NNR unit header is cut off", offset);
+  const sizeFieldBytes = bytes[offset]! >> 7 ? 4 : 2;
+  if (offset + size > bytes.length) {
+    throw new DecodeError("truncated", `NNR unit of ${size} bytes runs past the end`, offset);
+  }
+  const fields: Record<string, NnrFieldValue> = {};
+  fields.nnr_unit_size_flag = sizeFieldBytes === 4 ? 1 : 0;
+  fields.nnr_unit_size = size;
+  const b = new UnitBits(bytes, offset + sizeFieldBytes, offset + size);
+  const type = fields.nnr_unit_type = b.u(6);
+  fields.independently_decodable_flag = b.u(1);
+  fields.partial_data_counter_present_flag = b.u(1);
+  if (fields.partial_data_counter_present_flag) fields.partial_data_counter = b.u(8);
+  const unit: NnrUnit = { offset, size, sizeFieldBytes, type, fields };
+  if (type === 0) {
+    fields.general_profile_idc = b.u(8);
+  } else if (type === 1) {
+    readModelParameterSet(b, fields, profile);
+  } else if (type === 3) {
+    fields.topology_storage_format = b.u(8);
+    fields.topology_compression_format = b.u(8);
+    fields.topology_data = b.string();
+  } else if (type === 5) {
+    readDataUnitHeader(b, fields, profile);
+    const headerBytes = b.bytePosition - offset;
+    return {
+      ...unit,
+      headerBytes,
+      payloadOffset: offset + headerBytes,
+      payloadLength: size - headerBytes,
+    };
+  }
+  return unit;
 }
 
 function readModelParameterSet(b: UnitBits, f: Record<string, NnrFieldValue>, profile: number) {

@@ -1,0 +1,104 @@
+/**
+ * From a compressed model to a ready onnxruntime session. The onnxruntime module is passed in,
+ * so the decoder itself imports nothing but the project's own files and runs wherever the caller
+ * has onnxruntime-web (Deno, Deno Deploy, Cloudflare Workers, browsers).
+ *
+ * @module
+ */
+import { DecodeError } from "../core/errors.ts";
+import { fromFloat32, fromInt32 } from "../model/dtypes.ts";
+import { joinOnnx } from "../model/onnx.ts";
+import {
+  type DecodeOptions,
+  DecoderStream,
+  type NnrSource,
+  sourceStream,
+} from "./decode_stream.ts";
+
+/** The part of an onnxruntime module that {@linkcode loadModel} uses. */
+export interface OrtModule<S> {
+  /** `ort.InferenceSession`. */
+  readonly InferenceSession: {
+    create(model: Uint8Array, options?: never): Promise<S>;
+  };
+}
+
+/** Progress of {@linkcode loadModel}. */
+export interface LoadProgress {
+  /** Bytes of the file received so far. */
+  readonly bytes: number;
+  /** Tensors decoded so far. */
+  readonly tensors: number;
+  /** Tensors in the file, once its metadata has arrived. */
+  readonly totalTensors: number | null;
+}
+
+/** Options of {@linkcode loadModel}. */
+export interface LoadModelOptions<S> {
+  /** The onnxruntime module (e.g. `import * as ort from "onnxruntime-web"`). */
+  readonly ort: OrtModule<S>;
+  /** Passed to `InferenceSession.create`. */
+  readonly sessionOptions?: object;
+  /** Called as bytes arrive and as tensors are decoded. */
+  readonly onProgress?: (p: LoadProgress) => void;
+  /** Decoder limits. */
+  readonly limits?: DecodeOptions["limits"];
+}
+
+/**
+ * Decodes a compressed ONNX model as its bytes arrive, puts each tensor back into the model
+ * graph the file carries (in its original dtype, as `raw_data`), and creates an inference
+ * session from the result. Each tensor is converted as soon as it is decoded, so at most one
+ * tensor is held in float32 at a time.
+ *
+ * @param source The NNR file as bytes, a byte stream or a `Response`.
+ * @param options The onnxruntime module, session options and a progress callback.
+ * @returns The session.
+ * @throws {DecodeError} If the file is corrupt or carries no ONNX model.
+ *
+ * @example
+ * ```ts ignore
+ * import * as ort from "onnxruntime-web/wasm";
+ * import { loadModel } from "@deepcabac/deepcabac/decoder";
+ *
+ * const session = await loadModel(await fetch("/model.nnr"), { ort });
+ * ```
+ */
+export async function loadModel<S>(source: NnrSource, options: LoadModelOptions<S>): Promise<S> {
+  const decoder = new DecoderStream(options.limits ? { limits: options.limits } : {});
+  let bytes = 0;
+  let tensors = 0;
+  let totalTensors: number | null = null;
+  const report = () => options.onProgress?.({ bytes, tensors, totalTensors });
+  decoder.header.then((h) => totalTensors = h.meta?.tensors.length ?? null, () => {});
+  const counted = sourceStream(source).pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        bytes += chunk.length;
+        report();
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const data = new Map<number, Uint8Array>();
+  for await (const t of counted.pipeThrough(decoder)) {
+    if (t.slot === undefined) {
+      throw new DecodeError("unsupported", `Tensor "${t.name}" has no place in a model`, 0);
+    }
+    data.set(
+      t.slot,
+      t.data instanceof Float32Array
+        ? fromFloat32(t.data, t.dtype)
+        : fromInt32(t.data as Int32Array, t.dtype),
+    );
+    tensors++;
+    report();
+  }
+  const { model } = await decoder.header;
+  if (model?.format !== "onnx") {
+    throw new DecodeError("unsupported", "This file carries no ONNX model", 0);
+  }
+  const onnx = joinOnnx(model.skeleton, data);
+  data.clear();
+  return await options.ort.InferenceSession.create(onnx, options.sessionOptions as never);
+}
