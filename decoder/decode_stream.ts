@@ -6,15 +6,18 @@
  * @module
  */
 import type { Dtype } from "../core/model_tensor.ts";
-import { DecodeError } from "../core/errors.ts";
+import { DecodeError, type DecodeErrorCode } from "../core/errors.ts";
 import { fromFloat32 } from "../model/dtypes.ts";
-import { nnrUnitSize } from "./nnr_units.ts";
+import { UnitSplitter } from "./_unit_splitter.ts";
 import {
+  type DataUnitJob,
+  decodeDataUnit,
   type DecodedTensor,
   type NnrFileLimits,
   type NnrHeader,
   NnrUnitReader,
 } from "./nnr_file.ts";
+import { HAS_WEB_WORKERS, WorkerPool } from "../core/worker_pool.ts";
 
 /**
  * What each tensor is delivered as:
@@ -144,7 +147,6 @@ export class DecoderStream extends TransformStream<Uint8Array, StreamTensor> {
    */
   constructor(options: DecodeOptions = {}) {
     const output = options.output ?? "float32";
-    const maxUnit = options.limits?.maxUnitBytes ?? 2 ** 30;
     const reader = new NnrUnitReader(options.limits);
     let resolveHeader!: (h: Promise<NnrHeader>) => void;
     const header = new Promise<NnrHeader>((resolve) => resolveHeader = resolve);
@@ -155,78 +157,19 @@ export class DecoderStream extends TransformStream<Uint8Array, StreamTensor> {
         resolveHeader(reader.header());
       }
     };
-    // Received chunks not yet part of a decoded unit: pending[head..] (an index, not shift(), so
-    // that a stream of one-byte chunks stays linear).
-    let pending: Uint8Array[] = [];
-    let head = 0;
-    let pendingBytes = 0;
-    let position = 0; // file offset of the first pending byte
-    /** Copies the first `n` pending bytes into `out` (from `at`), consuming them if asked. */
-    const copy = (out: Uint8Array, n: number, consume: boolean): void => {
-      let at = 0;
-      for (let i = head; at < n; i++) {
-        const chunk = pending[i]!;
-        const part = Math.min(chunk.length, n - at);
-        out.set(chunk.subarray(0, part), at);
-        at += part;
-        if (!consume) continue;
-        if (part === chunk.length) head++;
-        else pending[i] = chunk.subarray(part);
-      }
-      if (!consume) return;
-      pendingBytes -= n;
-      if (head > 1024 && head * 2 > pending.length) {
-        pending = pending.slice(head);
-        head = 0;
-      }
-    };
-    /** Removes and returns the first `n` pending bytes (a view when one chunk holds them). */
-    const take = (n: number): Uint8Array => {
-      const first = pending[head]!;
-      if (first.length >= n) {
-        if (first.length === n) head++;
-        else pending[head] = first.subarray(n);
-        pendingBytes -= n;
-        return first.subarray(0, n);
-      }
-      const unit = new Uint8Array(n);
-      copy(unit, n, true);
-      return unit;
-    };
-    const peekSize = (): number | null => {
-      let start = pending[head]!;
-      if (start.length < 4) {
-        start = new Uint8Array(Math.min(4, pendingBytes));
-        copy(start, start.length, false);
-      }
-      const size = nnrUnitSize(start, 0);
-      if (size !== null && size > maxUnit) {
-        throw new DecodeError("limit", `NNR unit of ${size} bytes exceeds ${maxUnit}`, position);
-      }
-      return size;
-    };
+    const splitter = new UnitSplitter(options.limits?.maxUnitBytes ?? 2 ** 30);
     super({
       transform(chunk, controller) {
-        if (chunk.length === 0) return;
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        for (;;) {
-          if (pendingBytes < 2) return;
-          const size = peekSize();
-          if (size === null || size > pendingBytes) return;
-          const unit = take(size);
-          const t = reader.read(unit, 0, position);
-          position += size;
+        splitter.push(chunk, (unit, offset) => {
+          const t = reader.read(unit, 0, offset);
           if (t) {
             giveHeader();
             controller.enqueue(toStreamTensor(t, output));
           }
-        }
+        });
       },
       flush() {
-        if (pendingBytes > 0) {
-          throw new DecodeError("truncated", "NNR file ends inside a unit", position);
-        }
+        splitter.end();
         reader.finish();
         giveHeader();
       },
@@ -257,16 +200,18 @@ export function sourceStream(source: NnrSource): ReadableStream<Uint8Array> {
 
 /**
  * Decodes a whole NNR file: the same code as {@linkcode DecoderStream}, collecting the tensors.
+ * With `workers` > 1, where the runtime has Web Workers, data units are decoded in parallel
+ * (same result); elsewhere (e.g. Cloudflare Workers) it decodes in this thread.
  *
  * @param source The file as bytes, a byte stream or a `Response`.
- * @param options Output form and limits.
+ * @param options Output form, limits, workers and a progress callback.
  * @returns The header (metadata, model skeleton) and the tensors in file order.
  * @throws {DecodeError} If the file is truncated, corrupt or exceeds a limit.
  *
  * @example
  * ```ts
  * import { decode } from "./decode_stream.ts";
- * import { DecodeError } from "../core/errors.ts";
+ * import { DecodeError, type DecodeErrorCode } from "../core/errors.ts";
  * import assert from "node:assert/strict";
  *
  * await assert.rejects(decode(new Uint8Array([0x00, 0x04, 0x02])), DecodeError);
@@ -275,24 +220,58 @@ export function sourceStream(source: NnrSource): ReadableStream<Uint8Array> {
 export async function decode(
   source: NnrSource,
   options: DecodeOptions & {
+    /** Decode data units in this many Web Workers (default 1: this thread). */
+    readonly workers?: number;
     /** Called after each tensor with the bytes consumed so far and the tensors decoded. */
     readonly onProgress?: (p: { bytes: number; tensors: number }) => void;
   } = {},
 ): Promise<{ header: NnrHeader; tensors: StreamTensor[] }> {
-  const decoder = new DecoderStream(options);
-  let bytes = 0;
-  const counted = sourceStream(source).pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        bytes += chunk.length;
-        controller.enqueue(chunk);
+  const output = options.output ?? "float32";
+  const splitter = new UnitSplitter(options.limits?.maxUnitBytes ?? 2 ** 30);
+  const reader = new NnrUnitReader(options.limits);
+  const workers = HAS_WEB_WORKERS ? options.workers ?? 1 : 1;
+  const pool = workers > 1
+    ? new WorkerPool<DataUnitJob, DecodedTensor>(
+      new URL("./_decode_worker.ts", import.meta.url),
+      workers,
+      {
+        weight: (job) => job.payload.length,
+        transfer: (job) => [job.payload.buffer as ArrayBuffer],
+        error: (m) => new DecodeError(m.code as DecodeErrorCode, m.error, m.offset as number),
       },
-    }),
-  );
-  const tensors: StreamTensor[] = [];
-  for await (const t of counted.pipeThrough(decoder)) {
-    tensors.push(t);
-    options.onProgress?.({ bytes, tensors: tensors.length });
+    )
+    : null;
+  let bytes = 0;
+  const done: StreamTensor[] = [];
+  const results: Promise<StreamTensor>[] = [];
+  const finished = (t: DecodedTensor, job: DataUnitJob) => {
+    const out = toStreamTensor(reader.check(job, t), output);
+    done.push(out);
+    options.onProgress?.({ bytes, tensors: done.length });
+    return out;
+  };
+  try {
+    for await (const chunk of sourceStream(source)) {
+      bytes += chunk.length;
+      splitter.push(chunk, (unit, offset) => {
+        const job = reader.parse(unit, 0, offset);
+        if (!job) return;
+        if (!pool) {
+          results.push(Promise.resolve(finished(decodeDataUnit(job), job)));
+          return;
+        }
+        // The job goes to a worker with its own copy of the payload, transferred.
+        const own = { ...job, payload: job.payload.slice() };
+        const running = pool.run(own).then((t) => finished(t, job));
+        running.catch(() => {});
+        results.push(running);
+      });
+    }
+    splitter.end();
+    reader.finish();
+    const tensors = await Promise.all(results);
+    return { header: await reader.header(), tensors };
+  } finally {
+    pool?.close();
   }
-  return { header: await decoder.header, tensors };
 }

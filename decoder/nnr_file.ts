@@ -17,7 +17,7 @@ import { DecodeError } from "../core/errors.ts";
 import type { PayloadParams } from "../core/syntax.ts";
 import type { Dtype } from "../core/model_tensor.ts";
 import { type DecodeLimits, decodePayload } from "./decode_payload.ts";
-import { type NnrUnit, readNnrUnit } from "./nnr_units.ts";
+import { type NnrFieldValue, type NnrUnit, readNnrUnit } from "./nnr_units.ts";
 
 /** A decoded tensor. */
 export interface DecodedTensor {
@@ -104,6 +104,22 @@ export class NnrUnitReader {
    * @throws {DecodeError} If the unit is corrupt, out of order, or fails its checksum.
    */
   read(bytes: Uint8Array, offset: number, base = 0): DecodedTensor | null {
+    const job = this.parse(bytes, offset, base);
+    return job && this.check(job, decodeDataUnit(job));
+  }
+
+  /**
+   * Reads the unit at `offset` of `bytes` like {@linkcode NnrUnitReader.read}, but leaves a data
+   * unit's payload undecoded: it returns the job for {@linkcode decodeDataUnit} (which may run in
+   * another thread), whose result then goes through {@linkcode NnrUnitReader.check}.
+   *
+   * @param bytes A buffer holding the whole unit.
+   * @param offset Where the unit starts in `bytes`.
+   * @param base Position of `bytes[0]` in the file, for unit offsets and errors.
+   * @returns The data-unit job, or null for other units.
+   * @throws {DecodeError} If the unit is corrupt or out of order.
+   */
+  parse(bytes: Uint8Array, offset: number, base = 0): DataUnitJob | null {
     let u: NnrUnit;
     try {
       u = readNnrUnit(bytes, offset, this.#profile);
@@ -132,19 +148,40 @@ export class NnrUnitReader {
       }
     } else if (u.type === 5) {
       if (!this.#mps) throw new DecodeError("corrupt", "NNR_NDU before NNR_MPS", at);
-      const t = decodeUnit(bytes, u, this.#mps, this.#profile, this.#limits, base);
-      const index = this.#tensors++;
-      if (!this.#meta) return t;
-      const d = this.#meta.tensors[index];
-      if (!d || d.name !== t.name || d.shape.join() !== t.shape.join()) {
-        throw new DecodeError("corrupt", `Tensor "${t.name}" does not match its metadata`, at);
-      }
-      if (levelsCrc32(t.levels) !== d.crc32) {
-        throw new DecodeError("corrupt", `Tensor "${t.name}" fails its checksum`, at);
-      }
-      return { ...t, dtype: d.dtype, ...(d.slot === undefined ? {} : { slot: d.slot }) };
+      return {
+        index: this.#tensors++,
+        fields: u.fields,
+        payload: bytes.subarray(u.payloadOffset!, offset + u.size),
+        payloadOffset: base + u.payloadOffset!,
+        unitBytes: u.size,
+        mps: this.#mps.fields,
+        profile: this.#profile,
+        limits: this.#limits,
+      };
     }
     return null;
+  }
+
+  /**
+   * Checks a decoded data unit against the metadata (name, shape, CRC-32 of the levels) and
+   * gives it the model dtype and slot the metadata records.
+   *
+   * @param job The job from {@linkcode NnrUnitReader.parse}.
+   * @param t Its decoded tensor.
+   * @returns The tensor with dtype and slot.
+   * @throws {DecodeError} If it does not match the metadata or fails its checksum.
+   */
+  check(job: DataUnitJob, t: DecodedTensor): DecodedTensor {
+    if (!this.#meta) return t;
+    const at = job.payloadOffset;
+    const d = this.#meta.tensors[job.index];
+    if (!d || d.name !== t.name || d.shape.join() !== t.shape.join()) {
+      throw new DecodeError("corrupt", `Tensor "${t.name}" does not match its metadata`, at);
+    }
+    if (levelsCrc32(t.levels) !== d.crc32) {
+      throw new DecodeError("corrupt", `Tensor "${t.name}" fails its checksum`, at);
+    }
+    return { ...t, dtype: d.dtype, ...(d.slot === undefined ? {} : { slot: d.slot }) };
   }
 
   /**
@@ -234,19 +271,66 @@ export async function readNnrFile(bytes: Uint8Array, limits: NnrFileLimits = {})
   return { units: reader.units, meta, model, tensors };
 }
 
-function decodeUnit(
-  bytes: Uint8Array,
-  u: NnrUnit,
-  mps: NnrUnit,
-  profile: 0 | 1,
-  limits: DecodeLimits,
-  base: number,
-): DecodedTensor {
-  const f = u.fields;
+/** A data unit whose payload is still to be decoded: plain data, so it can go to a worker. */
+export interface DataUnitJob {
+  /** Position among the file's data units. */
+  readonly index: number;
+  /** The unit's syntax elements. */
+  readonly fields: Readonly<Record<string, NnrFieldValue>>;
+  /** Its CABAC payload. */
+  readonly payload: Uint8Array;
+  /** Where the payload starts in the file, for errors. */
+  readonly payloadOffset: number;
+  /** Size of the whole unit. */
+  readonly unitBytes: number;
+  /** The model parameter set's syntax elements. */
+  readonly mps: Readonly<Record<string, NnrFieldValue>>;
+  /** `general_profile_idc`. */
+  readonly profile: 0 | 1;
+  /** Allocation limits. */
+  readonly limits: DecodeLimits;
+}
+
+/**
+ * Decodes the payload of a data unit.
+ *
+ * @param job The unit, from `NnrUnitReader.parse()`.
+ * @returns The decoded tensor (dtype F32 or I32 until `NnrUnitReader.check()` applies the
+ * metadata).
+ * @throws {DecodeError} If the payload is corrupt or its entry points do not match the header.
+ *
+ * @example
+ * ```ts
+ * import { decodeDataUnit, NnrUnitReader } from "./nnr_file.ts";
+ * import { encodeTensor } from "../encoder/encode_tensor.ts";
+ * import { writeNnrUnits } from "../encoder/nnr_writer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const head = writeNnrUnits([
+ *   { type: 0, fields: { general_profile_idc: 0 } },
+ *   { type: 1, fields: { mps_qp_density: 2 } },
+ * ]);
+ * const { unit } = encodeTensor({
+ *   name: "ids", shape: [3], values: Int32Array.of(4, 0, -4),
+ *   coding: { kind: "int", scanOrder: 0, cabacUnaryLengthMinus1: 10 },
+ * });
+ * const reader = new NnrUnitReader();
+ * reader.parse(head, 0);
+ * reader.parse(head, 4);
+ * const job = reader.parse(unit, 0, head.length)!;
+ * assert.deepEqual(decodeDataUnit(job).values, Int32Array.of(4, 0, -4));
+ * ```
+ */
+export function decodeDataUnit(job: DataUnitJob): DecodedTensor {
+  const f = job.fields;
   const name = f.topology_elem_id as string;
   const type = f.nnr_compressed_data_unit_payload_type;
   if (type !== 0 && type !== 1) {
-    throw new DecodeError("unsupported", `Tensor "${name}": payload type ${type}`, base + u.offset);
+    throw new DecodeError(
+      "unsupported",
+      `Tensor "${name}": payload type ${type}`,
+      job.payloadOffset,
+    );
   }
   const params: PayloadParams = {
     shape: f.tensor_dimensions as number[],
@@ -254,19 +338,18 @@ function decodeUnit(
     dqFlag: f.dq_flag === 1 ? 1 : 0,
     numGtxFlags: (f.cabac_unary_length_minus1 as number) + 1,
     scanOrder: (f.scan_order as number | undefined) ?? 0,
-    qpDensity: mps.fields.mps_qp_density as number,
-    mpsQp: mps.fields.mps_quantization_parameter as number,
-    syntax: profile === 1 ? "nnc2" : "nnc1",
-    profileIdc: profile,
+    qpDensity: job.mps.mps_qp_density as number,
+    mpsQp: job.mps.mps_quantization_parameter as number,
+    syntax: job.profile === 1 ? "nnc2" : "nnc1",
+    profileIdc: job.profile,
   };
-  const payload = bytes.subarray(u.payloadOffset!, u.offset + u.size);
   let d;
   try {
-    d = decodePayload(payload, params, limits);
+    d = decodePayload(job.payload, params, job.limits);
   } catch (e) {
     if (e instanceof DecodeError) {
       const why = e.message.replace(/: at byte \d+$/, "");
-      throw new DecodeError(e.code, `Tensor "${name}": ${why}`, base + u.payloadOffset! + e.offset);
+      throw new DecodeError(e.code, `Tensor "${name}": ${why}`, job.payloadOffset + e.offset);
     }
     throw e;
   }
@@ -276,7 +359,7 @@ function decodeUnit(
     throw new DecodeError(
       "corrupt",
       `Tensor "${name}": entry points do not match`,
-      base + u.offset,
+      job.payloadOffset,
     );
   }
   return {
@@ -288,7 +371,7 @@ function decodeUnit(
     step: d.step,
     levels: d.levels,
     values: params.payloadType === "float" ? d.recon : d.levels,
-    unitBytes: u.size,
-    payloadBytes: u.payloadLength!,
+    unitBytes: job.unitBytes,
+    payloadBytes: job.payload.length,
   };
 }

@@ -1,14 +1,17 @@
 // Worker side of EncodePool: codes one tensor per message and sends the unit back, transferring
 // its buffer.
-/// <reference lib="deno.worker" />
 import { encodeTensor, type TensorJob } from "./encode_tensor.ts";
 
-self.onmessage = (event: MessageEvent<{ id: number; job: TensorJob }>) => {
-  const { id, job } = event.data;
+const scope = self as unknown as {
+  onmessage: (event: MessageEvent<{ id: number; job: TensorJob }>) => void;
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+};
+
+scope.onmessage = ({ data: { id, job } }) => {
   try {
     const result = encodeTensor(job);
-    self.postMessage({ id, result }, [result.unit.buffer]);
+    scope.postMessage({ id, result }, [result.unit.buffer]);
   } catch (e) {
-    self.postMessage({ id, error: e instanceof Error ? e.message : String(e) });
+    scope.postMessage({ id, error: e instanceof Error ? e.message : String(e) });
   }
 };

@@ -114,3 +114,14 @@ Deno.test("loadModel() streams a compressed model into a session equal to decomp
     await reference.release();
   }
 });
+
+Deno.test("decode({ workers: 2 }) gives the same tensors and the same errors", async () => {
+  const { bytes } = await compressModel(await Deno.readFile(LENET300), "onnx");
+  const one = await decode(bytes);
+  const two = await decode(chunked(bytes, 10_000), { workers: 2 });
+  assert.deepEqual(two.tensors, one.tensors);
+  assert.deepEqual(two.header, one.header);
+  const bad = bytes.slice();
+  bad[bytes.length - 5000]! ^= 0x40;
+  await assert.rejects(decode(bad, { workers: 2 }), DecodeError);
+});

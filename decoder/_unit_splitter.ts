@@ -1,0 +1,89 @@
+// Cuts a byte stream into whole NNR units, holding only the bytes of the unit being received.
+import { DecodeError } from "../core/errors.ts";
+import { nnrUnitSize } from "./nnr_units.ts";
+
+/** Buffers chunks until a whole unit is there; each unit's size is checked before buffering. */
+export class UnitSplitter {
+  // Received chunks not yet part of a unit: pending[head..] (an index, not shift(), so that a
+  // stream of one-byte chunks stays linear).
+  #pending: Uint8Array[] = [];
+  #head = 0;
+  #bytes = 0;
+  /** File offset of the first pending byte. */
+  position = 0;
+
+  constructor(readonly maxUnitBytes: number) {}
+
+  /** Adds a chunk and hands each unit it completes to `onUnit`, with the unit's file offset. */
+  push(chunk: Uint8Array, onUnit: (unit: Uint8Array, offset: number) => void): void {
+    if (chunk.length === 0) return;
+    this.#pending.push(chunk);
+    this.#bytes += chunk.length;
+    while (this.#bytes >= 2) {
+      const size = this.#peekSize();
+      if (size === null || size > this.#bytes) return;
+      const offset = this.position;
+      const unit = this.#take(size);
+      this.position += size;
+      onUnit(unit, offset);
+    }
+  }
+
+  /** Ends the stream: throws if it stopped inside a unit. */
+  end(): void {
+    if (this.#bytes > 0) {
+      throw new DecodeError("truncated", "NNR file ends inside a unit", this.position);
+    }
+  }
+
+  /** Copies the first `n` pending bytes into `out`, consuming them if asked. */
+  #copy(out: Uint8Array, n: number, consume: boolean): void {
+    let at = 0;
+    for (let i = this.#head; at < n; i++) {
+      const chunk = this.#pending[i]!;
+      const part = Math.min(chunk.length, n - at);
+      out.set(chunk.subarray(0, part), at);
+      at += part;
+      if (!consume) continue;
+      if (part === chunk.length) this.#head++;
+      else this.#pending[i] = chunk.subarray(part);
+    }
+    if (!consume) return;
+    this.#bytes -= n;
+    if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+      this.#pending = this.#pending.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /** Removes and returns the first `n` pending bytes (a view when one chunk holds them). */
+  #take(n: number): Uint8Array {
+    const first = this.#pending[this.#head]!;
+    if (first.length >= n) {
+      if (first.length === n) this.#head++;
+      else this.#pending[this.#head] = first.subarray(n);
+      this.#bytes -= n;
+      return first.subarray(0, n);
+    }
+    const unit = new Uint8Array(n);
+    this.#copy(unit, n, true);
+    return unit;
+  }
+
+  #peekSize(): number | null {
+    let start = this.#pending[this.#head]!;
+    if (start.length < 4) {
+      start = new Uint8Array(Math.min(4, this.#bytes));
+      this.#copy(start, start.length, false);
+    }
+    const size = nnrUnitSize(start, 0);
+    if (size !== null && size > this.maxUnitBytes) {
+      throw new DecodeError(
+        "limit",
+        `NNR unit of ${size} bytes exceeds ${this.maxUnitBytes}`,
+        this.position,
+      );
+    }
+    return size;
+  }
+}
