@@ -78,6 +78,7 @@ export interface NnrHeader {
  */
 export class NnrUnitReader {
   readonly #limits: NnrFileLimits;
+  /** The units read so far, in file order. */
   readonly units: NnrUnit[] = [];
   #profile: 0 | 1 = 0;
   #mps: NnrUnit | null = null;
