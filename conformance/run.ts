@@ -212,7 +212,7 @@ async function checkPayload(reader: SuiteReader, v: Json, rd: RdComparison): Pro
   if (f.coded_levels) {
     expectEqualInts(
       "coded_levels",
-      out.codedLevels,
+      out.codedLevels!,
       asInt32(await load(reader, f.coded_levels)),
     );
   }
@@ -224,7 +224,7 @@ async function checkPayload(reader: SuiteReader, v: Json, rd: RdComparison): Pro
       asFloat32(recon),
     );
   } else {
-    expectEqualInts("recon", out.recon, asInt32(recon));
+    expectEqualInts("recon", out.recon!, asInt32(recon));
   }
   if (out.bytesConsumed !== v.payload.length) {
     throw new Mismatch(`decoder consumed ${out.bytesConsumed} bytes, expected ${v.payload.length}`);
@@ -261,7 +261,7 @@ async function checkPayload(reader: SuiteReader, v: Json, rd: RdComparison): Pro
   }
   // Entropy re-encode: the levels with the decoded estimator sets must give the same bytes.
   const encoded = encodePayload(
-    params.dqFlag ? out.codedLevels : levels,
+    params.dqFlag ? out.codedLevels! : levels,
     {
       ...params,
       ...(out.qp === null ? {} : { qp: out.qp }),
@@ -367,7 +367,7 @@ async function checkNnr(reader: SuiteReader, v: Json): Promise<string> {
       if (!(got.values instanceof Float32Array)) throw new Mismatch(`${want.name}: not float`);
       expectSameFloatBits(`${want.name} recon`, got.values, asFloat32(recon));
     } else {
-      expectEqualInts(`${want.name} values`, got.values, asInt32(recon));
+      expectEqualInts(`${want.name} values`, got.values!, asInt32(recon));
     }
   }
   return `${file.tensors.length} tensors decoded bit-exactly`;

@@ -87,6 +87,7 @@ export function effectiveScanOrder(shape: readonly number[], scanOrder: number):
  *
  * @param shape Tensor shape.
  * @param scanOrder Requested scan order, 0..4 (0 row-major, s > 0 blocks of 4 << s).
+ * @param withOrder Whether to fill `order` (false leaves it empty, for the decoder).
  * @returns The plan.
  *
  * @example A 3 × 5 matrix in 8 × 8 blocks is one block row, scanned row-major
@@ -100,13 +101,19 @@ export function effectiveScanOrder(shape: readonly number[], scanOrder: number):
  * assert.deepEqual([...plan.order.subarray(0, 10)], [0, 1, 2, 3, 4, 5, 6, 7, 10, 11]);
  * ```
  */
-export function scanPlan(shape: readonly number[], scanOrder: number): ScanPlan {
+export function scanPlan(
+  shape: readonly number[],
+  scanOrder: number,
+  withOrder = true,
+): ScanPlan {
   const [height, width] = matrixView(shape);
   const effective = effectiveScanOrder(shape, scanOrder);
   const n = height * width;
-  const order = new Int32Array(n);
+  // The decoder walks the geometry itself; only the encoder needs the element order, which
+  // costs 4 bytes a weight.
+  const order = new Int32Array(withOrder ? n : 0);
   if (effective === 0) {
-    for (let i = 0; i < n; i++) order[i] = i;
+    for (let i = 0; i < order.length; i++) order[i] = i;
     return {
       height,
       width,
@@ -128,7 +135,8 @@ export function scanPlan(shape: readonly number[], scanOrder: number): ScanPlan 
       const c1 = Math.min(width, c0 + b);
       for (let r = r0; r < r1; r++) {
         const rowBase = r * width;
-        for (let c = c0; c < c1; c++) order[p++] = rowBase + c;
+        if (withOrder) { for (let c = c0; c < c1; c++) order[p++] = rowBase + c; }
+        else p += c1 - c0;
       }
     }
   }

@@ -11,7 +11,8 @@ const scope = self as unknown as {
 scope.onmessage = ({ data: { id, job } }) => {
   try {
     const result = decodeDataUnit(job);
-    const buffers = new Set<ArrayBuffer>([result.levels.buffer, result.values.buffer]);
+    const buffers = new Set<ArrayBuffer>([result.levels.buffer]);
+    if (result.values) buffers.add(result.values.buffer);
     scope.postMessage({ id, result }, [...buffers]);
   } catch (e) {
     if (e instanceof DecodeError) {

@@ -23,6 +23,14 @@ export interface DecodeLimits {
   readonly maxElements?: number;
 }
 
+/** What {@linkcode decodePayload} returns besides the levels (both default to true). */
+export interface DecodePayloadOptions {
+  /** Also return the coded levels (DQ: costs a second array). */
+  readonly codedLevels?: boolean;
+  /** Also return the float32 reconstruction. */
+  readonly reconstruct?: boolean;
+}
+
 /** A decoded tensor payload. */
 export interface DecodedPayload {
   /** The qp signalled in the payload (float payloads), else `null`. */
@@ -31,10 +39,16 @@ export interface DecodedPayload {
   readonly step: number | null;
   /** Reconstruction indices (float) or the integers themselves (int), in tensor layout. */
   readonly levels: Int32Array<ArrayBuffer>;
-  /** The levels as coded by the binarisation (differs from `levels` only with DQ). */
-  readonly codedLevels: Int32Array<ArrayBuffer>;
-  /** The reconstructed tensor: `float32(level) × step` for float payloads, integers otherwise. */
-  readonly recon: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>;
+  /**
+   * The levels as coded by the binarisation (differs from `levels` only with DQ); null when
+   * decoded with `codedLevels: false`.
+   */
+  readonly codedLevels: Int32Array<ArrayBuffer> | null;
+  /**
+   * The reconstructed tensor: `float32(level) × step` for float payloads, integers otherwise;
+   * null when decoded with `reconstruct: false`.
+   */
+  readonly recon: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer> | null;
   /** Bytes the decoder consumed, up to and including the stop bit's byte. */
   readonly bytesConsumed: number;
   /** Entry points of block rows 1..R−1, as the reference derives them. */
@@ -104,13 +118,17 @@ export function decodePayload(
   data: Uint8Array,
   params: PayloadParams,
   limits: DecodeLimits = {},
+  options: DecodePayloadOptions = {},
 ): DecodedPayload {
   const n = validatePayloadParams(params, limits);
-  const plan = scanPlan(params.shape, params.scanOrder);
+  const plan = scanPlan(params.shape, params.scanOrder, false);
   const dec = new BinDecoder(data);
   const head = readPayloadHead(dec, params, plan);
-  const coded = new Int32Array(n);
+  // Without DQ the coded levels are the levels; with DQ, unless asked for, the coded level is
+  // written and then overwritten by the level in the same array (each is read only once).
   const levels = new Int32Array(n);
+  const keepCoded = options.codedLevels !== false && params.dqFlag === 1;
+  const coded = keepCoded ? new Int32Array(n) : levels;
   const entryPoints: EntryPoint[] = [];
   const blockRows = plan.blockRowStarts.length;
   let state = 0;
@@ -125,14 +143,13 @@ export function decodePayload(
     }
     state = decodeBlockRowLevels(dec, head, params, plan, br, state, coded, levels);
   }
-  if (params.dqFlag === 0) levels.set(coded);
   finishPayload(dec);
   return {
     qp: head.qp,
     step: head.step,
     levels,
-    codedLevels: coded,
-    recon: reconstruct(levels, head.step),
+    codedLevels: options.codedLevels === false ? null : keepCoded ? coded : levels,
+    recon: options.reconstruct === false ? null : reconstruct(levels, head.step),
     bytesConsumed: dec.finish(),
     entryPoints,
   };

@@ -95,8 +95,9 @@ export function toStreamTensor(t: DecodedTensor, output: TensorOutput): StreamTe
   if (output === "original" && (t.dtype === "F16" || t.dtype === "BF16") && t.step !== null) {
     // Little-endian element bytes viewed in host order: every platform we run on is little-endian.
     const bytes = fromFloat32(t.values as Float32Array, t.dtype);
-    return { ...base, data: new Uint16Array(bytes.buffer, bytes.byteOffset, t.values.length) };
+    return { ...base, data: new Uint16Array(bytes.buffer, bytes.byteOffset, t.levels.length) };
   }
+  if (!t.values) throw new TypeError(`Tensor "${t.name}" was decoded without its values`);
   return { ...base, data: t.values };
 }
 
@@ -147,7 +148,7 @@ export class DecoderStream extends TransformStream<Uint8Array, StreamTensor> {
    */
   constructor(options: DecodeOptions = {}) {
     const output = options.output ?? "float32";
-    const reader = new NnrUnitReader(options.limits);
+    const reader = new NnrUnitReader(options.limits, { reconstruct: output !== "levels" });
     let resolveHeader!: (h: Promise<NnrHeader>) => void;
     const header = new Promise<NnrHeader>((resolve) => resolveHeader = resolve);
     let headerGiven = false;
@@ -228,7 +229,7 @@ export async function decode(
 ): Promise<{ header: NnrHeader; tensors: StreamTensor[] }> {
   const output = options.output ?? "float32";
   const splitter = new UnitSplitter(options.limits?.maxUnitBytes ?? 2 ** 30);
-  const reader = new NnrUnitReader(options.limits);
+  const reader = new NnrUnitReader(options.limits, { reconstruct: output !== "levels" });
   const workers = HAS_WEB_WORKERS ? options.workers ?? 1 : 1;
   const pool = workers > 1
     ? new WorkerPool<DataUnitJob, DecodedTensor>(

@@ -65,7 +65,7 @@ export async function decompressModel(
     shape: t.shape,
     data: t.values instanceof Float32Array
       ? fromFloat32(t.values, t.dtype)
-      : fromInt32(t.values, t.dtype),
+      : fromInt32(t.levels, t.dtype),
     ...(t.slot === undefined ? {} : { slot: t.slot }),
   }));
   if (file.model?.format === format) {

@@ -37,8 +37,11 @@ export interface DecodedTensor {
   readonly step: number | null;
   /** Reconstruction indices (float) or the integers themselves. */
   readonly levels: Int32Array<ArrayBuffer>;
-  /** Reconstructed float32 values (float payloads) or the integers. */
-  readonly values: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer>;
+  /**
+   * Reconstructed float32 values (float payloads) or the integers; null for float payloads read
+   * with `reconstruct: false`.
+   */
+  readonly values: Float32Array<ArrayBuffer> | Int32Array<ArrayBuffer> | null;
   /** Size of its data unit in the file. */
   readonly unitBytes: number;
   /** Size of its CABAC payload. */
@@ -78,6 +81,7 @@ export interface NnrHeader {
  */
 export class NnrUnitReader {
   readonly #limits: NnrFileLimits;
+  readonly #reconstruct: boolean;
   /** The units read so far, in file order. */
   readonly units: NnrUnit[] = [];
   #profile: 0 | 1 = 0;
@@ -90,9 +94,11 @@ export class NnrUnitReader {
    * Starts reading a file.
    *
    * @param limits Allocation limits.
+   * @param options `reconstruct: false` decodes levels only (no float32 values).
    */
-  constructor(limits: NnrFileLimits = {}) {
+  constructor(limits: NnrFileLimits = {}, options: { readonly reconstruct?: boolean } = {}) {
     this.#limits = limits;
+    this.#reconstruct = options.reconstruct ?? true;
   }
 
   /**
@@ -158,6 +164,7 @@ export class NnrUnitReader {
         mps: this.#mps.fields,
         profile: this.#profile,
         limits: this.#limits,
+        reconstruct: this.#reconstruct,
       };
     }
     return null;
@@ -290,6 +297,8 @@ export interface DataUnitJob {
   readonly profile: 0 | 1;
   /** Allocation limits. */
   readonly limits: DecodeLimits;
+  /** Whether to reconstruct float values (false: levels only). */
+  readonly reconstruct: boolean;
 }
 
 /**
@@ -346,7 +355,10 @@ export function decodeDataUnit(job: DataUnitJob): DecodedTensor {
   };
   let d;
   try {
-    d = decodePayload(job.payload, params, job.limits);
+    d = decodePayload(job.payload, params, job.limits, {
+      codedLevels: false,
+      reconstruct: job.reconstruct,
+    });
   } catch (e) {
     if (e instanceof DecodeError) {
       const why = e.message.replace(/: at byte \d+$/, "");
@@ -371,7 +383,7 @@ export function decodeDataUnit(job: DataUnitJob): DecodedTensor {
     qp: d.qp,
     step: d.step,
     levels: d.levels,
-    values: params.payloadType === "float" ? d.recon : d.levels,
+    values: params.payloadType === "int" ? d.levels : d.recon,
     unitBytes: job.unitBytes,
     payloadBytes: job.payload.length,
   };

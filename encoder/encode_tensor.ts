@@ -128,7 +128,7 @@ export function encodeTensor(job: TensorJob): EncodedTensor {
     levels = job.values;
   }
   const encoded = encodePayload(levels, { ...params, ...(qp === null ? {} : { qp }) });
-  const decoded = decodePayload(encoded.bytes, params);
+  const decoded = decodePayload(encoded.bytes, params, {}, { codedLevels: false });
   for (let i = 0; i < levels.length; i++) {
     if (decoded.levels[i] !== levels[i]) {
       throw new Error(`Internal error: tensor "${job.name}" does not decode to its levels`);
@@ -137,7 +137,7 @@ export function encodeTensor(job: TensorJob): EncodedTensor {
   let squaredError = 0;
   if (step !== null) {
     const w = job.values;
-    for (let i = 0; i < w.length; i++) squaredError += (w[i]! - decoded.recon[i]!) ** 2;
+    for (let i = 0; i < w.length; i++) squaredError += (w[i]! - decoded.recon![i]!) ** 2;
   }
   const fields = {
     nnr_compressed_data_unit_payload_type: coding.kind === "float" ? 1 : 0,

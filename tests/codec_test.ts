@@ -66,7 +66,7 @@ for (const [i, c] of CASES.entries()) {
       valuesAreCodedLevels: true,
     });
     const dec = decodePayload(enc.bytes, c);
-    assert.deepEqual(dec.codedLevels, coded);
+    assert.deepEqual(dec.codedLevels!, coded);
     assert.equal(dec.bytesConsumed, enc.bytes.length);
     assert.equal(dec.qp, qp ?? null);
     assert.deepEqual(dec.entryPoints.map((e) => e.bitOffsetDelta), enc.blockRowBitOffsets);
@@ -87,9 +87,9 @@ Deno.test("encodePayload() maps DQ reconstruction indices to coded levels and ba
   const first = encodePayload(k, { ...params, qp: -32, valuesAreCodedLevels: true });
   const dec = decodePayload(first.bytes, params);
   const again = encodePayload(dec.levels, { ...params, qp: -32 });
-  assert.deepEqual(again.codedLevels, k);
+  assert.deepEqual(again.codedLevels!, k);
   assert.deepEqual(again.bytes, first.bytes);
-  assert.equal(dqReconstructionIndex(dec.codedLevels[0]!, 0), dec.levels[0]);
+  assert.equal(dqReconstructionIndex(dec.codedLevels![0]!, 0), dec.levels[0]);
 });
 
 Deno.test("decodePayload() rejects truncated and corrupt payloads with DecodeError", () => {

@@ -94,7 +94,7 @@ Deno.test("readNnrFile() decodes what encodeTensor() and writeNnrFile() wrote", 
     let worst = 0;
     let squares = 0;
     for (let k = 0; k < w.length; k++) {
-      const e = Math.abs(w[k]! - t.values[k]!);
+      const e = Math.abs(w[k]! - t.values![k]!);
       worst = Math.max(worst, e);
       squares += e * e;
     }
