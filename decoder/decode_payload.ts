@@ -111,7 +111,7 @@ export function validatePayloadParams(params: PayloadParams, limits: DecodeLimit
  * const out = decodePayload(bytes, params);
  * assert.deepEqual(out.levels, levels);
  * assert.equal(out.qp, -32);
- * assert.equal(out.recon[3], 40 * 2 ** -8);
+ * assert.equal(out.recon![3], 40 * 2 ** -8);
  * ```
  */
 export function decodePayload(
