@@ -17,7 +17,8 @@
 // /proc/self/status, reset to the baseline through /proc/self/clear_refs), so nothing between
 // samples is missed; `sampledPeak` is the largest `Deno.memoryUsage().rss` seen after each tensor
 // and every 5 ms, for systems without /proc. Both are reported above the baseline, in MB (10^6).
-import { decode, type DecodeOptions, DecoderStream } from "../decoder/mod.ts";
+import { decode, type DecodeOptions, DecoderStream, loadModel } from "../decoder/mod.ts";
+import * as ort from "onnxruntime-web/wasm";
 
 const MB = 1e6;
 const root = new URL("../", import.meta.url);
@@ -25,7 +26,9 @@ const root = new URL("../", import.meta.url);
 /** One way of decoding the file. */
 interface Case {
   readonly name: string;
-  readonly mode: "oneshot" | "stream";
+  readonly mode: "oneshot" | "stream" | "load";
+  /** For `load`: how loadModel() hands the weights to onnxruntime. */
+  readonly weights?: "external" | "inline";
   readonly output: NonNullable<DecodeOptions["output"]>;
   readonly workers?: number;
   /** Diagnostic: a full GC after each tensor, to separate the working set from GC lag. */
@@ -41,6 +44,8 @@ const CASES: readonly Case[] = [
   { name: "stream-original", mode: "stream", output: "original" },
   { name: "stream-levels", mode: "stream", output: "levels" },
   { name: "stream-levels-gc", mode: "stream", output: "levels", gcEach: true },
+  { name: "load-external", mode: "load", output: "float32", weights: "external" },
+  { name: "load-inline", mode: "load", output: "float32", weights: "inline" },
 ];
 
 /** What one run measures. */
@@ -120,6 +125,20 @@ async function measure(c: Case, path: string): Promise<Run> {
     sample();
     tensors = result.tensors.length;
     for (const t of result.tensors) weights += t.data.length;
+  } else if (c.mode === "load") {
+    // Streaming into a ready onnxruntime-web session; weights counts the elements coded.
+    ort.env.wasm.numThreads = 1;
+    const session = await loadModel(file.readable, {
+      ort,
+      weights: c.weights!,
+      onProgress: (p) => {
+        tensors = p.tensors;
+        sample();
+      },
+    });
+    sample();
+    weights = 44_003_520;
+    await session.release();
   } else {
     const stream = file.readable.pipeThrough(new DecoderStream({ output: c.output }));
     for await (const t of stream) {

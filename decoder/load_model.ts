@@ -7,7 +7,10 @@
  */
 import { DecodeError } from "../core/errors.ts";
 import { fromFloat32, fromInt32 } from "../model/dtypes.ts";
-import { joinOnnx } from "../model/onnx.ts";
+import { joinOnnx, type OnnxTensorData } from "../model/onnx.ts";
+import { elementCount } from "../model/dtypes.ts";
+import { type ContainerTensor } from "../core/container.ts";
+import { DTYPE_BYTES } from "../core/model_tensor.ts";
 import {
   type DecodeOptions,
   DecoderStream,
@@ -43,7 +46,17 @@ export interface LoadModelOptions<S> {
   readonly onProgress?: (p: LoadProgress) => void;
   /** Decoder limits. */
   readonly limits?: DecodeOptions["limits"];
+  /**
+   * How the weights reach onnxruntime: `"external"` (default) writes each tensor as it is decoded
+   * into one preallocated buffer passed as the session's external data; `"inline"` rebuilds the
+   * model with `raw_data` initializers. External has the lower peak (no second copy of the
+   * weights while the model is assembled; see bench/README.md).
+   */
+  readonly weights?: "external" | "inline";
 }
+
+/** Name of the external-data buffer handed to onnxruntime. */
+const WEIGHTS_FILE = "deepcabac.weights";
 
 /**
  * Decodes a compressed ONNX model as its bytes arrive, puts each tensor back into the model
@@ -80,17 +93,26 @@ export async function loadModel<S>(source: NnrSource, options: LoadModelOptions<
       },
     }),
   );
-  const data = new Map<number, Uint8Array>();
+  const external = (options.weights ?? "external") === "external";
+  const data = new Map<number, Uint8Array | OnnxTensorData>();
+  let buffer: Uint8Array | null = null;
+  const offsets = new Map<number, number>();
   for await (const t of counted.pipeThrough(decoder)) {
     if (t.slot === undefined) {
       throw new DecodeError("unsupported", `Tensor "${t.name}" has no place in a model`, 0);
     }
-    data.set(
-      t.slot,
-      t.data instanceof Float32Array
-        ? fromFloat32(t.data, t.dtype)
-        : fromInt32(t.data as Int32Array, t.dtype),
-    );
+    const bytes = t.data instanceof Float32Array
+      ? fromFloat32(t.data, t.dtype)
+      : fromInt32(t.data as Int32Array, t.dtype);
+    if (!external) {
+      data.set(t.slot, bytes);
+    } else {
+      // The metadata lists every tensor's dtype and shape: lay them all out on the first one.
+      buffer ??= layOut((await decoder.header).meta!.tensors, offsets);
+      const offset = offsets.get(t.slot)!;
+      buffer.set(bytes, offset);
+      data.set(t.slot, { data: { location: WEIGHTS_FILE, offset, length: bytes.length } });
+    }
     tensors++;
     report();
   }
@@ -100,5 +122,19 @@ export async function loadModel<S>(source: NnrSource, options: LoadModelOptions<
   }
   const onnx = joinOnnx(model.skeleton, data);
   data.clear();
-  return await options.ort.InferenceSession.create(onnx, options.sessionOptions as never);
+  const sessionOptions = external && buffer
+    ? { ...options.sessionOptions, externalData: [{ path: WEIGHTS_FILE, data: buffer }] }
+    : options.sessionOptions;
+  return await options.ort.InferenceSession.create(onnx, sessionOptions as never);
+}
+
+/** Places every tensor in one buffer, 64-byte aligned, recording each slot's offset. */
+function layOut(tensors: readonly ContainerTensor[], offsets: Map<number, number>): Uint8Array {
+  let size = 0;
+  for (const t of tensors) {
+    if (t.slot === undefined) continue;
+    offsets.set(t.slot, size);
+    size += Math.ceil((elementCount(t.shape) * DTYPE_BYTES[t.dtype]) / 64) * 64;
+  }
+  return new Uint8Array(size);
 }

@@ -80,6 +80,16 @@ export interface OnnxUnsupportedTensor extends OnnxTensorOrigin {
 /** Any tensor listed by {@linkcode splitOnnx}. */
 export type OnnxTensorInfo = OnnxTensor | OnnxUnsupportedTensor;
 
+/** Where a tensor's bytes are in an external-data file. */
+export interface OnnxExternalRef {
+  /** The file's path relative to the model, as ONNX `location`. */
+  readonly location: string;
+  /** Byte offset in the file. */
+  readonly offset: number;
+  /** Byte length. */
+  readonly length: number;
+}
+
 /** Options of {@linkcode splitOnnx}. */
 export interface SplitOnnxOptions {
   /** Which tensors to take out of the model; the others stay in the skeleton. Default: none. */
@@ -110,8 +120,11 @@ export interface SplitOnnx {
 
 /** Data for {@linkcode joinOnnx}, optionally with a new element type or shape. */
 export interface OnnxTensorData {
-  /** Element bytes, little-endian. */
-  readonly data: Uint8Array;
+  /**
+   * Element bytes, little-endian; or where they are in an external-data file (then the tensor
+   * gets `data_location` EXTERNAL and `location`/`offset`/`length` entries instead of `raw_data`).
+   */
+  readonly data: Uint8Array | OnnxExternalRef;
   /** New element type; default: the skeleton's. */
   readonly dtype?: Dtype;
   /** New shape; default: the skeleton's `dims`. */
@@ -670,6 +683,7 @@ function rewriteTensor(
   raw: Uint8Array | null,
   shape?: readonly number[],
   dataType?: number,
+  external?: OnnxExternalRef,
 ): Chunks {
   const out: Chunks = { parts: [], length: 0 };
   const head = new ProtoWriter();
@@ -699,6 +713,21 @@ function rewriteTensor(
   if (raw !== null) {
     push(out, encodeTag(TENSOR_RAW_DATA, WIRE_LEN, raw.length));
     push(out, raw);
+  }
+  if (external) {
+    const refs = new ProtoWriter();
+    for (
+      const [key, value] of [
+        ["location", external.location],
+        ["offset", String(external.offset)],
+        ["length", String(external.length)],
+      ]
+    ) {
+      const entry = new ProtoWriter().stringField(1, key!).stringField(2, value!).finish();
+      refs.bytesField(TENSOR_EXTERNAL_DATA, entry);
+    }
+    refs.intField(TENSOR_DATA_LOCATION, 1);
+    push(out, refs.finish());
   }
   return out;
 }
@@ -939,7 +968,12 @@ export function joinOnnx(
       );
     }
     const dataType = given.dtype === undefined ? undefined : DATA_TYPE_OF.get(given.dtype);
-    replaced.set(index, rewriteTensor(skeleton, site, given.data, shape, dataType));
+    replaced.set(
+      index,
+      given.data instanceof Uint8Array
+        ? rewriteTensor(skeleton, site, given.data, shape, dataType)
+        : rewriteTensor(skeleton, site, null, shape, dataType, given.data),
+    );
   }
   return emitModel(skeleton, root, replaced);
 }

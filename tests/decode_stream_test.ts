@@ -94,23 +94,26 @@ Deno.test("DecoderStream rejects truncated, corrupt and oversized input with Dec
 Deno.test("loadModel() streams a compressed model into a session equal to decompressModel()'s", async () => {
   const lenet = await Deno.readFile(LENET300);
   const { bytes } = await compressModel(lenet, "onnx");
-  const progress: number[] = [];
-  const session = await loadModel(chunked(bytes, 8192), {
-    ort,
-    onProgress: (p) => progress.push(p.tensors),
-  });
   const reference = await createSession((await decompressModel(bytes)).bytes);
+  const input = new Tensor("float32", new Float32Array(784).map((_, i) => (i % 29) / 29), [1, 784]);
   try {
-    const input = new Tensor("float32", new Float32Array(784).map((_, i) => (i % 29) / 29), [
-      1,
-      784,
-    ]);
-    const got = (await session.run({ input })).logits!.data as Float32Array;
     const want = (await reference.run({ input })).logits!.data as Float32Array;
-    assert.deepEqual(got, want);
-    assert.equal(Math.max(...progress), (await readNnrFile(bytes)).tensors.length);
+    for (const weights of ["external", "inline"] as const) {
+      const progress: number[] = [];
+      const session = await loadModel(chunked(bytes, 8192), {
+        ort,
+        weights,
+        onProgress: (p) => progress.push(p.tensors),
+      });
+      try {
+        const got = (await session.run({ input })).logits!.data as Float32Array;
+        assert.deepEqual(got, want, weights);
+        assert.equal(Math.max(...progress), (await readNnrFile(bytes)).tensors.length);
+      } finally {
+        await session.release();
+      }
+    }
   } finally {
-    await session.release();
     await reference.release();
   }
 });
