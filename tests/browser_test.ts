@@ -4,6 +4,7 @@
 // logits as the model `cli.ts decompress` writes, and every tensor bit for bit equal to the
 // tensors it decodes. Skipped only where /usr/bin/chromium is missing (CI installs it).
 import assert from "node:assert/strict";
+import { cliOk, sha256 } from "./_run.ts";
 import { type Browser, chromium } from "playwright-core";
 import { buildPage } from "../examples/browser/build_page.ts";
 import { serveStatic } from "../examples/browser/static_server.ts";
@@ -13,7 +14,6 @@ import { toFloat32 } from "../model/dtypes.ts";
 import { createSession, Tensor } from "../runtime/onnx_runtime.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const ZOO = new URL("../../shared/zoo/", import.meta.url);
 const LENET300 = new URL("lenet300_mnist.onnx", ZOO).pathname;
 const VIEWPORT = { width: 900, height: 1000 };
@@ -25,21 +25,6 @@ if (!haveChromium) {
   console.warn(
     `browser_test.ts: skipped: ${CHROMIUM} not found (install it with "apt-get install chromium")`,
   );
-}
-
-async function cli(...args: string[]): Promise<void> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  assert.equal(out.code, 0, `cli.ts ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-}
-
-async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**
@@ -149,10 +134,10 @@ Deno.test({
       // Chromium starts and esbuild bundles while the CLI compresses and decompresses.
       launching = chromium.launch({ executablePath: CHROMIUM, headless: true });
       building = buildPage(site);
-      await cli("compress", LENET300, "-o", nnr);
+      await cliOk("compress", LENET300, "-o", nnr);
       await Promise.all([
-        cli("decompress", nnr, "-o", `${ref}/model.onnx`),
-        cli("decompress", nnr, "-o", `${ref}/tensors.safetensors`),
+        cliOk("decompress", nnr, "-o", `${ref}/model.onnx`),
+        cliOk("decompress", nnr, "-o", `${ref}/tensors.safetensors`),
       ]);
       const { digits, logits: cliLogits } = await pickDigits(
         await Deno.readFile(`${ref}/model.onnx`),

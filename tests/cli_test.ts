@@ -1,21 +1,10 @@
 // The command-line interface as a user runs it: compress, inspect and decompress a zoo model,
 // refusal to overwrite, and one-line errors with no output file for bad input.
 import assert from "node:assert/strict";
+import { cli } from "./_run.ts";
 import { join } from "node:path";
 
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const LENET300 = new URL("../../shared/zoo/lenet300_mnist.onnx", import.meta.url).pathname;
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
 
 Deno.test("cli compress, inspect and decompress a model, with --json", async () => {
   const dir = await Deno.makeTempDir();

@@ -4,6 +4,7 @@
 // tensors it decodes must equal the CLI's decode bit for bit, and its logits must equal those of
 // onnxruntime-web in Deno on the CLI's decompressed model.
 import assert from "node:assert/strict";
+import { sha256 } from "./_run.ts";
 import { join } from "node:path";
 import { createSession, Tensor } from "../runtime/onnx_runtime.ts";
 import { readSafetensors } from "../model/safetensors.ts";
@@ -212,11 +213,6 @@ function postDigit(url: string, pixels: Float32Array) {
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ input: Array.from(pixels) }),
   });
-}
-
-async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 Deno.test("examples/cloudflare/worker.ts in workerd decodes as the CLI does and classifies digits", async () => {

@@ -2,38 +2,23 @@
 // CLI classifies MNIST digits as the original model does, and its decoded tensors are the CLI's,
 // bit for bit.
 import assert from "node:assert/strict";
+import { cliOk, sha256 } from "./_run.ts";
 import { join } from "node:path";
 import { createSession, runBatched, top1 } from "../runtime/onnx_runtime.ts";
 import { readSafetensors } from "../model/safetensors.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const EXAMPLE = new URL("../examples/deno_deploy.ts", import.meta.url).pathname;
 const LENET300 = new URL("../../shared/zoo/lenet300_mnist.onnx", import.meta.url).pathname;
 const MNIST = new URL("../../shared/zoo/mnist_test.safetensors", import.meta.url).pathname;
 /** Digits posted to the server: spread over the test set. */
 const DIGITS = [0, 1, 2, 3, 250, 500, 750, 1000, 1250, 1500, 1750, 2003];
 
-async function cli(...args: string[]): Promise<void> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-}
-
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
-}
-
-async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Polls `url` until it answers 200, the server exits, or `ms` pass. */
@@ -57,8 +42,8 @@ async function waitUntilReady(url: string, server: Deno.ChildProcess, ms: number
 Deno.test("deno serve examples/deno_deploy.ts classifies digits and serves the CLI's tensors", async () => {
   const dir = await Deno.makeTempDir();
   const nnr = join(dir, "lenet300.nnr");
-  await cli("compress", LENET300, "-o", nnr, "--workers", "1");
-  await cli("decompress", nnr, "-o", join(dir, "lenet300.safetensors"));
+  await cliOk("compress", LENET300, "-o", nnr, "--workers", "1");
+  await cliOk("decompress", nnr, "-o", join(dir, "lenet300.safetensors"));
 
   // The original model's classes for the digits, computed here.
   const mnist = readSafetensors(await Deno.readFile(MNIST)).tensors;

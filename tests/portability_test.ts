@@ -1,23 +1,12 @@
 // The decoder must run on any web-platform runtime: its module graph holds only the project's own
 // files, and it type-checks against the DOM library without the Deno namespace.
 import assert from "node:assert/strict";
+import { runDeno } from "./_run.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
-async function deno(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
 Deno.test("the decoder's module graph contains only the project's own files", async () => {
-  const info = await deno("info", "--json", "decoder/mod.ts");
+  const info = await runDeno("info", "--json", "decoder/mod.ts");
   assert.equal(info.code, 0, info.stderr);
   const modules: { specifier: string }[] = JSON.parse(info.stdout).modules;
   assert.ok(modules.length > 10);
@@ -28,6 +17,6 @@ Deno.test("the decoder's module graph contains only the project's own files", as
 });
 
 Deno.test("the decoder type-checks against the DOM library without the Deno namespace", async () => {
-  const check = await deno("check", "--config", ".ci/deno.dom.json", "decoder/mod.ts");
+  const check = await runDeno("check", "--config", ".ci/deno.dom.json", "decoder/mod.ts");
   assert.equal(check.code, 0, check.stderr);
 });
