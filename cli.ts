@@ -5,6 +5,7 @@
  * deno run -A cli.ts compress <model.onnx|model.safetensors> -o <out.nnr> [options]
  * deno run -A cli.ts decompress <file.nnr> -o <model.onnx|model.safetensors>
  * deno run -A cli.ts inspect <file.nnr> [--json]
+ * deno run -A cli.ts eval <model.onnx|file.nnr> --data <data.safetensors> [--reference <model>]
  * deno run -A cli.ts conformance <suite-dir> [--json]
  * deno run -A cli.ts demo [silero_vad_v5.onnx] [--json]
  * ```
@@ -24,6 +25,8 @@ import { EncodePool } from "./encoder/encode_pool.ts";
 import { detectModelFormat, type ModelFormat } from "./model/model_file.ts";
 import { elementCount } from "./model/dtypes.ts";
 import { DTYPE_BYTES } from "./core/model_tensor.ts";
+import { readSafetensors } from "./model/safetensors.ts";
+import { evaluateModel } from "./runtime/evaluate.ts";
 
 const USAGE = `Usage:
   deno run -A cli.ts compress <model.onnx|.safetensors> -o <out.nnr> [options]
@@ -34,6 +37,8 @@ const USAGE = `Usage:
       --rule PAT=MODE     per tensor: MODE weight|nonweight|int|raw|qp:N (first match wins)
   deno run -A cli.ts decompress <file.nnr> -o <model.onnx|model.safetensors>
   deno run -A cli.ts inspect <file.nnr>
+  deno run -A cli.ts eval <model.onnx|file.nnr> --data <data.safetensors> [--reference <model>]
+      [--batch N]         top-1 accuracy with labels "y"; agreement and output SNR vs --reference
   deno run -A cli.ts conformance <suite-dir>          check a test-vector suite bit-exactly
   deno run -A cli.ts demo [silero_vad_v5.onnx]        compress silero VAD, compare outputs
 Common: --json (machine-readable stdout), --force (overwrite the output)`;
@@ -83,6 +88,23 @@ function formatFromName(path: string): ModelFormat {
   throw new UsageError(`Cannot tell the model format of ${path}: name it .onnx or .safetensors`);
 }
 
+/**
+ * `--qp -24` as `--qp=-24`: parseArgs takes a value starting with "-" for an option, and qps are
+ * usually negative.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    if (a.startsWith("--") && !a.includes("=") && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 function integer(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
@@ -112,7 +134,7 @@ function size(n: number): string {
 
 async function compress(args: string[]): Promise<number> {
   const { values: v, positionals } = parseArgs({
-    args,
+    args: joinNegativeValues(args),
     options: {
       output: { type: "string", short: "o" },
       qp: { type: "string" },
@@ -315,6 +337,66 @@ async function inspect(args: string[]): Promise<number> {
   return 0;
 }
 
+/** Reads a model for evaluation: an ONNX file, or an NNR file that carries an ONNX model. */
+async function readOnnxOrNnr(path: string): Promise<Uint8Array> {
+  const bytes = await Deno.readFile(path);
+  // An NNR file starts with a 4-byte start unit: size 4, type 0.
+  const nnr = bytes.length > 4 && bytes[0] === 0 && bytes[1] === 4 && bytes[2]! >> 2 === 0;
+  return nnr ? (await decompressModel(bytes, { format: "onnx" })).bytes : bytes;
+}
+
+async function evaluate(args: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs({
+    args,
+    options: {
+      data: { type: "string" },
+      reference: { type: "string" },
+      batch: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    allowPositionals: true,
+  });
+  const input = positionals[0];
+  if (input === undefined || v.data === undefined) {
+    throw new UsageError("eval needs a model (.onnx or .nnr) and --data <file.safetensors>");
+  }
+  const batchSize = integer("batch", v.batch);
+  if (batchSize !== undefined && batchSize < 1) throw new UsageError("--batch must be positive");
+  const model = await readOnnxOrNnr(input);
+  const reference = v.reference === undefined ? undefined : await readOnnxOrNnr(v.reference);
+  const data = readSafetensors(await Deno.readFile(v.data)).tensors;
+  const show = progress();
+  const started = performance.now();
+  let result;
+  try {
+    result = await evaluateModel(model, data, {
+      ...(reference ? { reference } : {}),
+      ...(batchSize ? { batchSize } : {}),
+      onProgress: (done, total) => show(`evaluating ${done}/${total} samples`),
+    });
+  } finally {
+    endProgress();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (v.json) {
+    console.log(JSON.stringify({ model: input, data: v.data, ...result, seconds }));
+    return 0;
+  }
+  const parts = [`${result.samples} samples`];
+  if (result.accuracy !== null) {
+    parts.push(`top-1 accuracy ${(100 * result.accuracy).toFixed(2)} %`);
+  }
+  if (result.agreement !== null) {
+    parts.push(`top-1 agreement ${(100 * result.agreement).toFixed(2)} %`);
+    parts.push(`output SNR ${result.snrDb!.toFixed(1)} dB`);
+  }
+  if (result.accuracy === null && result.agreement === null) {
+    parts.push('no labels ("y") and no --reference: nothing to score');
+  }
+  console.log(`${input}: ${parts.join(", ")} (${seconds.toFixed(2)} s)`);
+  return 0;
+}
+
 async function conformance(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -387,6 +469,8 @@ async function main(argv: string[]): Promise<number> {
         return await decompress(rest);
       case "inspect":
         return await inspect(rest);
+      case "eval":
+        return await evaluate(rest);
       case "conformance":
         return await conformance(rest);
       case "demo":

@@ -81,3 +81,30 @@ Deno.test("cli gives one-line errors and writes nothing for bad input", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli eval scores an ONNX model and an NNR file, with negative qps as plain values", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const MNIST = new URL("../../shared/zoo/mnist_test.safetensors", import.meta.url).pathname;
+    const nnr = join(dir, "coarse.nnr");
+    const c = await cli("compress", LENET300, "-o", nnr, "--qp", "-20", "--workers", "1");
+    assert.equal(c.code, 0, c.stderr);
+    const inspected = JSON.parse((await cli("inspect", nnr, "--json")).stdout);
+    assert.equal(inspected.tensors.find((t: { name: string }) => t.name === "fc1.weight").qp, -20);
+
+    const original = JSON.parse((await cli("eval", LENET300, "--data", MNIST, "--json")).stdout);
+    assert.equal(original.samples, 2004);
+    assert.ok(Math.abs(original.accuracy - 0.9456) < 0.0001, `${original.accuracy}`);
+    assert.equal(original.agreement, null);
+
+    const r = await cli("eval", nnr, "--data", MNIST, "--reference", LENET300, "--json");
+    assert.equal(r.code, 0, r.stderr);
+    const coarse = JSON.parse(r.stdout);
+    assert.ok(Math.abs(coarse.accuracy - original.accuracy) < 0.005, `${coarse.accuracy}`);
+    assert.ok(coarse.agreement > 0.98 && coarse.agreement < 1, `${coarse.agreement}`);
+    assert.ok(coarse.snrDb > 15 && coarse.snrDb < 60, `${coarse.snrDb}`);
+    assert.equal((await cli("eval", nnr)).code, 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

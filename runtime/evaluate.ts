@@ -1,0 +1,120 @@
+/**
+ * Measures a model on labelled or unlabelled data with onnxruntime-web: top-1 accuracy against
+ * labels, and against a reference model (usually the uncompressed one) the agreement of top-1
+ * predictions and the signal-to-noise ratio of the outputs.
+ *
+ * @module
+ */
+import type { ModelTensor } from "../core/model_tensor.ts";
+import { isFloatDtype, toFloat32, toInt32 } from "../model/dtypes.ts";
+import { accuracy, createSession, runBatched, top1 } from "./onnx_runtime.ts";
+
+/** Options of {@linkcode evaluateModel}. */
+export interface EvaluateOptions {
+  /** A reference model to compare outputs with (agreement of top-1, output SNR). */
+  readonly reference?: Uint8Array;
+  /** Samples per inference call (default 256). */
+  readonly batchSize?: number;
+  /** Called after each batch with the samples done and the total (reference run included). */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** What {@linkcode evaluateModel} measured. */
+export interface Evaluation {
+  /** Number of samples. */
+  readonly samples: number;
+  /** Output values per sample. */
+  readonly classes: number;
+  /** Top-1 accuracy against the labels `y`, or null without labels. */
+  readonly accuracy: number | null;
+  /** Fraction of samples whose top-1 equals the reference model's, or null without one. */
+  readonly agreement: number | null;
+  /** 10·log10(Σ reference² / Σ (output − reference)²) in dB, or null without a reference. */
+  readonly snrDb: number | null;
+}
+
+/**
+ * Runs a single-input model over a data set and scores it. The data holds one tensor named as
+ * the model's input (or `x`), batch-major, and optionally `y`, one integer label per sample.
+ *
+ * @param model The ONNX model.
+ * @param data The data set's tensors (e.g. from a safetensors file).
+ * @param options Reference model, batch size, progress.
+ * @returns The scores.
+ * @throws {RangeError} If the data does not fit the model.
+ *
+ * @example
+ * ```ts ignore
+ * import { evaluateModel } from "./evaluate.ts";
+ * import { readSafetensors } from "../model/safetensors.ts";
+ *
+ * const data = readSafetensors(await Deno.readFile("mnist_test.safetensors")).tensors;
+ * const result = await evaluateModel(await Deno.readFile("lenet300.onnx"), data);
+ * console.log(result.accuracy);
+ * ```
+ */
+export async function evaluateModel(
+  model: Uint8Array,
+  data: readonly ModelTensor[],
+  options: EvaluateOptions = {},
+): Promise<Evaluation> {
+  const run = async (bytes: Uint8Array, offset: number, total: number) => {
+    const session = await createSession(bytes);
+    try {
+      if (session.inputNames.length !== 1) {
+        throw new RangeError(
+          `Cannot evaluate: the model has ${session.inputNames.length} inputs; one is supported`,
+        );
+      }
+      const inputName = session.inputNames[0]!;
+      const x = data.find((t) => t.name === inputName) ?? data.find((t) => t.name === "x");
+      if (!x || !isFloatDtype(x.dtype) || x.shape.length < 1) {
+        throw new RangeError(`Cannot evaluate: the data has no float tensor "${inputName}" or "x"`);
+      }
+      const out = await runBatched(session, inputName, toFloat32(x), x.shape.slice(1), {
+        ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+        onProgress: (done) => options.onProgress?.(offset + done, total),
+      });
+      return { ...out, samples: x.shape[0]! };
+    } finally {
+      await session.release();
+    }
+  };
+  const passes = options.reference ? 2 : 1;
+  const probe = data.find((t) => t.name !== "y" && t.shape.length > 0);
+  const n = probe?.shape[0] ?? 0;
+  const evaluated = await run(model, 0, passes * n);
+  const predicted = top1(evaluated.outputs, evaluated.classes);
+  const labels = data.find((t) => t.name === "y");
+  let labelValues: Int32Array | null = null;
+  if (labels) {
+    labelValues = toInt32(labels);
+    if (!labelValues || labelValues.length !== evaluated.samples) {
+      throw new RangeError(`Cannot evaluate: "y" must hold ${evaluated.samples} integer labels`);
+    }
+  }
+  let agreement: number | null = null;
+  let snrDb: number | null = null;
+  if (options.reference) {
+    const reference = await run(options.reference, evaluated.samples, passes * evaluated.samples);
+    if (reference.outputs.length !== evaluated.outputs.length) {
+      throw new RangeError("Cannot compare: the reference model's outputs have another shape");
+    }
+    agreement = accuracy(predicted, top1(reference.outputs, reference.classes));
+    let signal = 0;
+    let noise = 0;
+    for (let i = 0; i < reference.outputs.length; i++) {
+      const r = reference.outputs[i]!;
+      signal += r * r;
+      noise += (evaluated.outputs[i]! - r) ** 2;
+    }
+    snrDb = noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
+  }
+  return {
+    samples: evaluated.samples,
+    classes: evaluated.classes,
+    accuracy: labelValues ? accuracy(predicted, labelValues) : null,
+    agreement,
+    snrDb,
+  };
+}
