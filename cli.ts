@@ -23,7 +23,7 @@ import { decompressModel } from "./decoder/decompress_model.ts";
 import { compressModel, type TensorMode, type TensorRule } from "./encoder/compress_model.ts";
 import { EncodePool } from "./encoder/encode_pool.ts";
 import { detectModelFormat, type ModelFormat } from "./model/model_file.ts";
-import { elementCount } from "./model/dtypes.ts";
+import { elementCount, toFloat32 } from "./model/dtypes.ts";
 import { DTYPE_BYTES } from "./core/model_tensor.ts";
 import { readSafetensors } from "./model/safetensors.ts";
 import { evaluateModel } from "./runtime/evaluate.ts";
@@ -35,6 +35,7 @@ const USAGE = `Usage:
       --dq | --no-dq      dependent quantization (on)      --lambda L    RD lambda_scale (0)
       --scan S            scan order 0..4 (0)              --workers N   parallel encoders (cores)
       --rule PAT=MODE     per tensor: MODE weight|nonweight|int|raw|qp:N (first match wins)
+      --importance F      safetensors of per-weight importances by tensor name (DC-v1; needs --lambda)
   deno run -A cli.ts decompress <file.nnr> -o <model.onnx|model.safetensors>
   deno run -A cli.ts inspect <file.nnr>
   deno run -A cli.ts eval <model.onnx|file.nnr> --data <data.safetensors> [--reference <model>]
@@ -147,6 +148,7 @@ async function compress(args: string[]): Promise<number> {
       scan: { type: "string" },
       workers: { type: "string" },
       rule: { type: "string", multiple: true },
+      importance: { type: "string" },
       json: { type: "boolean", default: false },
       force: { type: "boolean", default: false },
     },
@@ -171,6 +173,9 @@ async function compress(args: string[]): Promise<number> {
   if (workers < 1) throw new UsageError(`--workers must be at least 1`);
   const model = await Deno.readFile(input);
   const folder = dirname(resolve(input));
+  const importance = v.importance === undefined ? undefined : new Map(
+    readSafetensors(await Deno.readFile(v.importance)).tensors.map((t) => [t.name, toFloat32(t)]),
+  );
   const show = progress();
   const started = performance.now();
   const pool = workers > 1 ? new EncodePool(workers) : null;
@@ -186,6 +191,7 @@ async function compress(args: string[]): Promise<number> {
       ...(lambda === undefined ? {} : { lambdaScale: lambda }),
       ...(v.scan === undefined ? {} : { scanOrder: integer("scan", v.scan)! }),
       rules: (v.rule ?? []).map(parseRule),
+      ...(importance ? { importance } : {}),
       readExternal: (location) => {
         const path = normalize(location);
         if (isAbsolute(path) || path.startsWith("..")) {

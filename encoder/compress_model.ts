@@ -43,6 +43,11 @@ export interface CompressOptions {
   readonly cabacUnaryLengthMinus1?: number;
   /** Per-tensor overrides. */
   readonly rules?: readonly TensorRule[];
+  /**
+   * Per-weight importance (DC-v1) by tensor name, in the tensor's shape (e.g. Fisher diagonals
+   * or inverse variances); used by the RD quantisers when `lambdaScale` > 0.
+   */
+  readonly importance?: ReadonlyMap<string, Float32Array>;
   /** Reads an ONNX external-data file by its relative `location`. */
   readonly readExternal?: (location: string) => Uint8Array | Promise<Uint8Array>;
   /** Codes one tensor; default in this thread. A worker pool passes its own. */
@@ -145,7 +150,7 @@ export async function compressModel(
   let done = 0;
   const coded = new Map<number | string, EncodedTensor>();
   await Promise.all(parts.tensors.map(async (t) => {
-    const job = toJob(t, choices.get(key(t))!, o);
+    const job = toJob(t, choices.get(key(t))!, o, options.importance?.get(t.name));
     coded.set(key(t), await encode(job));
     options.onProgress?.(++done, parts.tensors.length, job.name);
   }));
@@ -227,6 +232,18 @@ function checkOptions(o: Settings): void {
   }
 }
 
+function checkedImportance(name: string, f: Float32Array, values: Float32Array): Float32Array {
+  if (f.length !== values.length) {
+    throw new RangeError(
+      `Importance of "${name}" has ${f.length} values, the tensor ${values.length}`,
+    );
+  }
+  if (!f.every((x) => x >= 0 && Number.isFinite(x))) {
+    throw new RangeError(`Importance of "${name}" must be finite and non-negative`);
+  }
+  return f;
+}
+
 /** Glob to RegExp: `*` and `?` are wildcards, everything else literal. */
 function globToRegExp(pattern: string): RegExp {
   const body = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(
@@ -278,7 +295,12 @@ function chooseByType(t: ModelTensor, rule: TensorRule | undefined, o: Settings)
   return { mode, qp: mode === "weight" ? o.qp : o.nonweightQp, values };
 }
 
-function toJob(t: SlottedTensor, c: Choice, o: Settings): TensorJob {
+function toJob(
+  t: SlottedTensor,
+  c: Choice,
+  o: Settings,
+  importance: Float32Array | undefined,
+): TensorJob {
   const common = {
     scanOrder: t.shape.length >= 2 ? o.scanOrder : 0,
     cabacUnaryLengthMinus1: o.cabacUnaryLengthMinus1,
@@ -297,6 +319,7 @@ function toJob(t: SlottedTensor, c: Choice, o: Settings): TensorJob {
       qpDensity: o.qpDensity,
       dq: o.dq,
       lambdaScale: o.lambdaScale,
+      ...(importance ? { importance: checkedImportance(t.name, importance, c.values) } : {}),
       ...common,
     },
   };

@@ -26,6 +26,11 @@ export interface FloatCoding {
   readonly dq: boolean;
   /** Rate-distortion weight in the reference's `lambda_scale` convention; 0 is nearest. */
   readonly lambdaScale: number;
+  /**
+   * Per-weight importance F_i (DeepCABAC DC-v1: distortion is weighted by it in the RD
+   * decision), same length as the values; 1 everywhere if absent. Matters only with λ > 0.
+   */
+  readonly importance?: Float32Array;
 }
 
 /** How an integer tensor is coded: losslessly (NNR_PT_INT). */
@@ -179,7 +184,10 @@ function quantize(
   params: PayloadParams,
   coding: FloatCoding,
 ): Int32Array {
-  const rd = { lambdaScale: coding.lambdaScale };
+  const rd = {
+    lambdaScale: coding.lambdaScale,
+    ...(coding.importance ? { importance: coding.importance } : {}),
+  };
   if (coding.dq) return quantizeDqTrellis(values, step, params, rd);
   return coding.lambdaScale > 0
     ? quantizeUrqRd(values, step, params, rd)

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { compressModel } from "../encoder/compress_model.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
-import { readSafetensors } from "../model/safetensors.ts";
+import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { toFloat32 } from "../model/dtypes.ts";
 import { splitOnnx } from "../model/onnx.ts";
 import { toConstantNodes, toExternalData, toFloat16Weights } from "./_onnx_fixtures.ts";
@@ -117,4 +117,36 @@ Deno.test("safetensors files round-trip with their dtypes; integers are lossless
   let worst = 0;
   for (let i = 0; i < x0.length; i++) worst = Math.max(worst, Math.abs(x0[i]! - x1v[i]!));
   assert.ok(worst < 0.01, `max error ${worst}`);
+});
+
+Deno.test("importance (DC-v1) steers the RD quantiser: unimportant weights go to zero", async () => {
+  const rows = 64;
+  const cols = 64;
+  const w = new Float32Array(rows * cols).map((_, i) => 0.02 * Math.sin(i * 1.7));
+  const model = writeSafetensors([
+    { name: "w", dtype: "F32", shape: [rows, cols], data: new Uint8Array(w.buffer) },
+  ]);
+  // The first half of the rows does not matter, the second half matters a lot.
+  const f = new Float32Array(rows * cols).map((_, i) => (i < (rows * cols) / 2 ? 0 : 100));
+  const options = { qp: -32, dq: false, lambdaScale: 1 } as const;
+  const plain = await compressModel(model, "safetensors", options);
+  const weighted = await compressModel(model, "safetensors", {
+    ...options,
+    importance: new Map([["w", f]]),
+  });
+  assert.ok(weighted.bytes.length < plain.bytes.length, `${weighted.bytes.length}`);
+  const decoded = toFloat32(
+    readSafetensors((await decompressModel(weighted.bytes)).bytes).tensors[0]!,
+  );
+  const half = (rows * cols) / 2;
+  const zeros = (from: number) => decoded.subarray(from, from + half).filter((x) => x === 0).length;
+  assert.ok(zeros(0) > 0.9 * half, `${zeros(0)} zeros in the unimportant half`);
+  assert.ok(zeros(half) < 0.1 * half, `${zeros(half)} zeros in the important half`);
+  await assert.rejects(
+    compressModel(model, "safetensors", {
+      ...options,
+      importance: new Map([["w", f.subarray(1)]]),
+    }),
+    RangeError,
+  );
 });
