@@ -27,6 +27,7 @@ import { elementCount, toFloat32 } from "./model/dtypes.ts";
 import { DTYPE_BYTES } from "./core/model_tensor.ts";
 import { readSafetensors } from "./model/safetensors.ts";
 import { evaluateModel } from "./runtime/evaluate.ts";
+import { sweep, type SweepMetric, sweepSvg } from "./runtime/sweep.ts";
 
 const USAGE = `Usage:
   deno run -A cli.ts compress <model.onnx|.safetensors> -o <out.nnr> [options]
@@ -40,6 +41,9 @@ const USAGE = `Usage:
   deno run -A cli.ts inspect <file.nnr>
   deno run -A cli.ts eval <model.onnx|file.nnr> --data <data.safetensors> [--reference <model>]
       [--batch N]         top-1 accuracy with labels "y"; agreement and output SNR vs --reference
+  deno run -A cli.ts sweep <model.onnx> --data <data.safetensors> -o <out.nnr>
+      [--max-drop 0.5] [--metric accuracy|agreement|snr] [--min-snr dB] [--workers N]
+                          smallest file within tolerance; writes <out>.sweep.json and .svg
   deno run -A cli.ts conformance <suite-dir>          check a test-vector suite bit-exactly
   deno run -A cli.ts demo [silero_vad_v5.onnx]        compress silero VAD, compare outputs
 Common: --json (machine-readable stdout), --force (overwrite the output)`;
@@ -403,6 +407,100 @@ async function evaluate(args: string[]): Promise<number> {
   return 0;
 }
 
+async function sweepCommand(args: string[]): Promise<number> {
+  const { values: v, positionals } = parseArgs({
+    args: joinNegativeValues(args),
+    options: {
+      data: { type: "string" },
+      output: { type: "string", short: "o" },
+      "max-drop": { type: "string" },
+      metric: { type: "string" },
+      "min-snr": { type: "string" },
+      workers: { type: "string" },
+      json: { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
+    },
+    allowPositionals: true,
+  });
+  const input = positionals[0];
+  if (input === undefined || v.data === undefined || v.output === undefined) {
+    throw new UsageError("sweep needs a model, --data <file.safetensors> and -o <out.nnr>");
+  }
+  const metric = v.metric as SweepMetric | undefined;
+  if (metric !== undefined && !["accuracy", "agreement", "snr"].includes(metric)) {
+    throw new UsageError("--metric must be accuracy, agreement or snr");
+  }
+  const maxDrop = v["max-drop"] === undefined ? 0.5 : Number(v["max-drop"]);
+  if (!(maxDrop >= 0)) throw new UsageError(`Bad --max-drop ${v["max-drop"]}`);
+  const minSnr = v["min-snr"] === undefined ? undefined : Number(v["min-snr"]);
+  const workers = integer("workers", v.workers) ?? navigator.hardwareConcurrency;
+  const base = v.output.replace(/\.nnr$/, "");
+  const outputs = [v.output, `${base}.sweep.json`, `${base}.sweep.svg`];
+  if (!v.force) {
+    for (const path of outputs) {
+      if (await Deno.lstat(path).then(() => true, () => false)) {
+        throw new UsageError(`${path} exists: use --force to overwrite it`);
+      }
+    }
+  }
+  const model = await readOnnxOrNnr(input);
+  const data = readSafetensors(await Deno.readFile(v.data)).tensors;
+  const show = progress();
+  const pool = workers > 1 ? new EncodePool(workers) : null;
+  const started = performance.now();
+  let result;
+  try {
+    result = await sweep(model, data, {
+      ...(metric ? { metric } : {}),
+      maxDrop,
+      ...(minSnr === undefined ? {} : { minSnrDb: minSnr }),
+      ...(pool ? { compress: { encode: pool.encode } } : {}),
+      onPoint: (p, i) =>
+        show(
+          `point ${i + 1} (${p.pass} qp ${p.qp} λ ${p.lambdaScale} ${p.dq ? "DQ" : "URQ"}): ` +
+            `${p.bytes} B, ${p.metric.toFixed(4)}${p.ok ? "" : " (out of tolerance)"}`,
+        ),
+    });
+  } finally {
+    pool?.close();
+    endProgress();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (!result.file || !result.best) {
+    throw new RangeError(`No setting keeps the ${result.metric} within tolerance`);
+  }
+  const record = {
+    model: input,
+    data: v.data,
+    metric: result.metric,
+    baseline: result.baseline,
+    maxDrop,
+    originalBytes: result.originalBytes,
+    best: result.best,
+    ratio: result.originalBytes / result.best.bytes,
+    seconds,
+    pareto: result.pareto,
+    points: result.points,
+  };
+  await writeOutput(v.output, result.file, true);
+  await writeOutput(outputs[1]!, encoder.encode(JSON.stringify(record, null, 1)), true);
+  await writeOutput(outputs[2]!, encoder.encode(sweepSvg(result)), true);
+  if (v.json) {
+    console.log(JSON.stringify(record));
+  } else {
+    const b = result.best;
+    console.log(
+      `${input}: best ${b.bytes} B (${
+        record.ratio.toFixed(1)
+      }x) at qp ${b.qp}, λ ${b.lambdaScale}, ` +
+        `${b.dq ? "DQ" : "URQ"}${Object.keys(b.tensorQps).length ? ", per-tensor qps" : ""}; ` +
+        `${result.metric} ${b.metric.toFixed(4)} (original ${result.baseline.toFixed(4)}); ` +
+        `${result.points.length} points in ${seconds.toFixed(1)} s -> ${outputs.join(", ")}`,
+    );
+  }
+  return 0;
+}
+
 async function conformance(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -477,6 +575,8 @@ async function main(argv: string[]): Promise<number> {
         return await inspect(rest);
       case "eval":
         return await evaluate(rest);
+      case "sweep":
+        return await sweepCommand(rest);
       case "conformance":
         return await conformance(rest);
       case "demo":

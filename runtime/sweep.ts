@@ -1,0 +1,305 @@
+/**
+ * The DeepCABAC search for the smallest model within an accuracy tolerance (paper §III-C, DC-v2):
+ * a grid of global step sizes with nearest-neighbour quantisation to bracket the usable range,
+ * then rate-distortion quantisation over (qp, λ) inside it, URQ and DQ; then, beyond the paper,
+ * each tensor's qp raised on its own, largest tensors first, while the metric holds.
+ *
+ * @module
+ */
+import type { ModelTensor } from "../core/model_tensor.ts";
+import { compressModel, type CompressOptions, type TensorRule } from "../encoder/compress_model.ts";
+import { decompressModel } from "../decoder/decompress_model.ts";
+import { evaluateModel, type Evaluation } from "./evaluate.ts";
+
+/** What the search keeps within tolerance. */
+export type SweepMetric = "accuracy" | "agreement" | "snr";
+
+/** One evaluated setting. */
+export interface SweepPoint {
+  /** Which pass produced it: `grid` (λ = 0), `rd` (qp × λ), `refine` (per-tensor qps). */
+  readonly pass: "grid" | "rd" | "refine";
+  /** Weight qp. */
+  readonly qp: number;
+  /** λ (`lambda_scale`). */
+  readonly lambdaScale: number;
+  /** Dependent quantisation. */
+  readonly dq: boolean;
+  /** Per-tensor qps that differ from `qp`. */
+  readonly tensorQps: Readonly<Record<string, number>>;
+  /** NNR file size. */
+  readonly bytes: number;
+  /** The metric's value (accuracy and agreement as fractions, SNR in dB). */
+  readonly metric: number;
+  /** Whether it is within tolerance of the original. */
+  readonly ok: boolean;
+}
+
+/** Options of {@linkcode sweep}. */
+export interface SweepOptions {
+  /** The metric (default: accuracy when the data has labels `y`, else agreement). */
+  readonly metric?: SweepMetric;
+  /** Allowed loss in percentage points, for accuracy and agreement (default 0.5). */
+  readonly maxDrop?: number;
+  /** For the SNR metric: the lowest acceptable output SNR in dB (default 30). */
+  readonly minSnrDb?: number;
+  /** Weight qps of the first pass (default −40, −38, …, −8). */
+  readonly qpGrid?: readonly number[];
+  /** λ values of the second pass (default 0.5, 1, 2). */
+  readonly lambdas?: readonly number[];
+  /** Run the per-tensor refinement (default true). */
+  readonly refine?: boolean;
+  /** Compression options kept fixed (qp density, non-weight qp, workers' `encode`, …). */
+  readonly compress?: CompressOptions;
+  /** Evaluation batch size. */
+  readonly batchSize?: number;
+  /** Called after each evaluated point. */
+  readonly onPoint?: (p: SweepPoint, index: number) => void;
+}
+
+/** What {@linkcode sweep} found. */
+export interface SweepResult {
+  /** The metric. */
+  readonly metric: SweepMetric;
+  /** The original model's value of it (1 for agreement, Infinity for SNR). */
+  readonly baseline: number;
+  /** Original model size. */
+  readonly originalBytes: number;
+  /** Every evaluated point, in order. */
+  readonly points: readonly SweepPoint[];
+  /** Points no other point beats in both size and metric, smallest first. */
+  readonly pareto: readonly SweepPoint[];
+  /** The smallest point within tolerance, or null if none is. */
+  readonly best: SweepPoint | null;
+  /** The NNR file of `best`. */
+  readonly file: Uint8Array | null;
+}
+
+const DEFAULT_GRID = Array.from({ length: 17 }, (_, i) => -40 + 2 * i);
+
+/**
+ * Searches step sizes, λ and per-tensor qps for the smallest compressed model whose metric stays
+ * within tolerance of the original's.
+ *
+ * @param model The ONNX model.
+ * @param data The evaluation data (`x` or the input's name, optional labels `y`).
+ * @param options Metric, tolerance, grids and fixed compression options.
+ * @returns Every point, the Pareto front and the best file.
+ *
+ * @example
+ * ```ts ignore
+ * import { sweep } from "./sweep.ts";
+ * const result = await sweep(model, data, { maxDrop: 0.5 });
+ * console.log(result.best?.bytes, result.best?.metric);
+ * ```
+ */
+export async function sweep(
+  model: Uint8Array,
+  data: readonly ModelTensor[],
+  options: SweepOptions = {},
+): Promise<SweepResult> {
+  const metric = options.metric ?? (data.some((t) => t.name === "y") ? "accuracy" : "agreement");
+  if (metric === "accuracy" && !data.some((t) => t.name === "y")) {
+    throw new RangeError('The accuracy metric needs labels "y" in the data');
+  }
+  const maxDrop = (options.maxDrop ?? 0.5) / 100;
+  const minSnr = options.minSnrDb ?? 30;
+  const batch = options.batchSize ? { batchSize: options.batchSize } : {};
+  const value = (e: Evaluation) =>
+    metric === "accuracy" ? e.accuracy! : metric === "agreement" ? e.agreement! : e.snrDb!;
+  const baseline = metric === "accuracy"
+    ? (await evaluateModel(model, data, batch)).accuracy!
+    : metric === "agreement"
+    ? 1
+    : Infinity;
+  const within = (v: number) => metric === "snr" ? v >= minSnr : v >= baseline - maxDrop;
+
+  const points: SweepPoint[] = [];
+  const files = new Map<SweepPoint, Uint8Array>();
+  let best: SweepPoint | null = null;
+  const tryPoint = async (
+    pass: SweepPoint["pass"],
+    qp: number,
+    lambdaScale: number,
+    dq: boolean,
+    tensorQps: Record<string, number> = {},
+  ): Promise<SweepPoint> => {
+    const rules: TensorRule[] = Object.entries(tensorQps).map(([pattern, q]) => ({
+      pattern,
+      mode: { qp: q },
+    }));
+    const { bytes } = await compressModel(model, "onnx", {
+      ...options.compress,
+      qp,
+      lambdaScale,
+      dq,
+      rules: [...rules, ...(options.compress?.rules ?? [])],
+    });
+    const decoded = (await decompressModel(bytes, { format: "onnx" })).bytes;
+    const e = await evaluateModel(decoded, data, {
+      ...batch,
+      ...(metric === "accuracy" ? {} : { reference: model }),
+    });
+    const v = value(e);
+    const p = {
+      pass,
+      qp,
+      lambdaScale,
+      dq,
+      tensorQps,
+      bytes: bytes.length,
+      metric: v,
+      ok: within(v),
+    };
+    points.push(p);
+    options.onPoint?.(p, points.length - 1);
+    if (p.ok && (!best || p.bytes < best.bytes)) {
+      if (best) files.delete(best);
+      best = p;
+      files.set(p, bytes);
+    }
+    return p;
+  };
+
+  // Pass 1 (DC-v2): nearest-neighbour quantisation over global step sizes.
+  let coarsest: number | null = null;
+  for (const qp of options.qpGrid ?? DEFAULT_GRID) {
+    const p = await tryPoint("grid", qp, 0, false);
+    if (p.ok) coarsest = Math.max(coarsest ?? qp, qp);
+  }
+  // Pass 2: RD quantisation over (qp, λ), URQ and DQ, around the coarsest usable step.
+  if (coarsest !== null) {
+    // DQ at a given qp reconstructs on a coarser lattice than URQ, so finer qps are tried too.
+    for (const qp of [coarsest - 6, coarsest - 4, coarsest - 2, coarsest, coarsest + 2]) {
+      for (const lambdaScale of options.lambdas ?? [0.5, 1, 2]) {
+        for (const dq of [false, true]) await tryPoint("rd", qp, lambdaScale, dq);
+      }
+    }
+  }
+  // Pass 3: per-tensor qps, largest weight tensors first, each raised a qp at a time while the
+  // metric holds; from the best global-step point (to beat any single step) and from the best
+  // point so far.
+  if (options.refine !== false) {
+    const okGrid = points.filter((p) => p.pass === "grid" && p.ok);
+    const bestGrid = okGrid.sort((a, b) => a.bytes - b.bytes)[0];
+    const starts = [bestGrid, best].filter((p, i, all): p is SweepPoint =>
+      p !== undefined && p !== null && all.indexOf(p) === i
+    );
+    for (const start of starts) await refine(start);
+  }
+  async function refine(start: SweepPoint): Promise<void> {
+    const compressed = await compressModel(model, "onnx", {
+      ...options.compress,
+      qp: start.qp,
+      lambdaScale: start.lambdaScale,
+      dq: start.dq,
+    });
+    const weights = compressed.tensors
+      .filter((t) => t.mode === "weight" && !/[*?]/.test(t.name))
+      .sort((a, b) => b.originalBytes - a.originalBytes);
+    let current = start;
+    for (const t of weights) {
+      for (let step = 1; step <= 6; step++) {
+        const qps = {
+          ...current.tensorQps,
+          [t.name]: (current.tensorQps[t.name] ?? current.qp) + 1,
+        };
+        const p = await tryPoint("refine", current.qp, current.lambdaScale, current.dq, qps);
+        if (!p.ok) break;
+        current = p;
+      }
+    }
+  }
+  const pareto = points
+    .filter((p) =>
+      !points.some((q) =>
+        q.bytes <= p.bytes && q.metric > p.metric || q.bytes < p.bytes && q.metric >= p.metric
+      )
+    )
+    .sort((a, b) => a.bytes - b.bytes);
+  const chosen = best as SweepPoint | null;
+  return {
+    metric,
+    baseline,
+    originalBytes: model.length,
+    points,
+    pareto,
+    best: chosen,
+    file: chosen ? files.get(chosen)! : null,
+  };
+}
+
+/**
+ * Draws size against metric for every point as an SVG, the Pareto front as a line and the
+ * chosen point ringed.
+ *
+ * @param result A sweep result.
+ * @returns The SVG document.
+ *
+ * @example
+ * ```ts
+ * import { sweepSvg } from "./sweep.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const p = { pass: "grid", qp: -30, lambdaScale: 0, dq: false, tensorQps: {}, bytes: 1000, metric: 0.9, ok: true } as const;
+ * const svg = sweepSvg({ metric: "accuracy", baseline: 0.9, originalBytes: 4000, points: [p], pareto: [p], best: p, file: null });
+ * assert.match(svg, /^<svg/);
+ * ```
+ */
+export function sweepSvg(result: SweepResult): string {
+  const W = 640;
+  const H = 400;
+  const M = 56;
+  const xs = result.points.map((p) => p.bytes);
+  const ys = result.points.map((p) => p.metric).filter(Number.isFinite);
+  const x0 = Math.min(...xs, Infinity);
+  const x1 = Math.max(...xs, -Infinity);
+  const y0 = Math.min(...ys, result.metric === "snr" ? 0 : result.baseline);
+  const y1 = Math.max(...ys, result.metric === "snr" ? 0 : result.baseline);
+  const sx = (b: number) => M + ((b - x0) / (x1 - x0 || 1)) * (W - 2 * M);
+  const sy = (v: number) => H - M - ((Math.min(v, y1) - y0) / (y1 - y0 || 1)) * (H - 2 * M);
+  const color = { grid: "#888", rd: "#1f77b4", refine: "#2ca02c" };
+  const label = result.metric === "snr" ? "output SNR (dB)" : `${result.metric} (%)`;
+  const fmt = (v: number) => result.metric === "snr" ? v.toFixed(1) : (100 * v).toFixed(2);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<line x1="${M}" y1="${H - M}" x2="${W - M}" y2="${H - M}" stroke="black"/>`,
+    `<line x1="${M}" y1="${M}" x2="${M}" y2="${H - M}" stroke="black"/>`,
+    `<text x="${W / 2}" y="${
+      H - 16
+    }" text-anchor="middle">compressed size (bytes): ${x0} … ${x1}</text>`,
+    `<text x="16" y="${H / 2}" transform="rotate(-90 16 ${H / 2})" text-anchor="middle">${label}: ${
+      fmt(y0)
+    } … ${fmt(y1)}</text>`,
+  ];
+  if (result.metric !== "snr") {
+    const y = sy(result.baseline).toFixed(1);
+    parts.push(
+      `<line x1="${M}" y1="${y}" x2="${W - M}" y2="${y}" stroke="#d62728" stroke-dasharray="4 3"/>`,
+    );
+  }
+  const front = result.pareto.filter((p) => Number.isFinite(p.metric));
+  if (front.length > 1) {
+    const d = front.map((p) => `${sx(p.bytes).toFixed(1)},${sy(p.metric).toFixed(1)}`).join(" ");
+    parts.push(`<polyline points="${d}" fill="none" stroke="#ff7f0e"/>`);
+  }
+  for (const p of result.points) {
+    if (!Number.isFinite(p.metric)) continue;
+    parts.push(
+      `<circle cx="${sx(p.bytes).toFixed(1)}" cy="${sy(p.metric).toFixed(1)}" r="3" fill="${
+        color[p.pass]
+      }"><title>${p.pass} qp ${p.qp} λ ${p.lambdaScale} ${p.dq ? "DQ" : "URQ"}: ${p.bytes} B, ${
+        fmt(p.metric)
+      }</title></circle>`,
+    );
+  }
+  if (result.best && Number.isFinite(result.best.metric)) {
+    parts.push(
+      `<circle cx="${sx(result.best.bytes).toFixed(1)}" cy="${
+        sy(result.best.metric).toFixed(1)
+      }" r="8" fill="none" stroke="#d62728" stroke-width="2"/>`,
+    );
+  }
+  parts.push("</svg>");
+  return parts.join("\n");
+}

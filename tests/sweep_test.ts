@@ -1,0 +1,41 @@
+// The DC-v2 sweep on the zoo's LeNet-300: the chosen file is within tolerance when measured on
+// its own, the per-tensor refinement beats the best single global step, and the report is sound.
+import assert from "node:assert/strict";
+import { sweep, sweepSvg } from "../runtime/sweep.ts";
+import { evaluateModel } from "../runtime/evaluate.ts";
+import { decompressModel } from "../decoder/decompress_model.ts";
+import { readSafetensors } from "../model/safetensors.ts";
+
+const ZOO = new URL("../../shared/zoo/", import.meta.url);
+
+Deno.test("sweep() finds a file within 0.5 pp, smaller than any global-step point", async () => {
+  const model = await Deno.readFile(new URL("lenet300_mnist.onnx", ZOO));
+  const data = readSafetensors(await Deno.readFile(new URL("mnist_test.safetensors", ZOO))).tensors;
+  const result = await sweep(model, data, {
+    maxDrop: 0.5,
+    qpGrid: [-24, -18, -14, -10],
+    lambdas: [1],
+  });
+  assert.equal(result.metric, "accuracy");
+  const best = result.best!;
+  assert.ok(best.ok && result.file !== null);
+  assert.equal(result.file.length, best.bytes);
+  // Checked independently of the sweep's own bookkeeping.
+  const decoded = (await decompressModel(result.file, { format: "onnx" })).bytes;
+  const measured = (await evaluateModel(decoded, data)).accuracy!;
+  assert.ok(measured >= result.baseline - 0.005, `${measured} vs ${result.baseline}`);
+  assert.equal(measured, best.metric);
+  // Smaller than every global-step point within tolerance, and several times smaller than the model.
+  const grid = result.points.filter((p) => p.pass === "grid" && p.ok);
+  assert.ok(grid.length > 0 && grid.every((p) => best.bytes <= p.bytes));
+  assert.ok(result.points.some((p) => p.pass === "refine" && p.ok));
+  assert.ok(best.bytes * 20 < model.length, `${best.bytes} bytes`);
+  // The Pareto front is sorted by size and dominated by nothing.
+  for (const p of result.pareto) {
+    assert.ok(!result.points.some((q) => q.bytes < p.bytes && q.metric > p.metric));
+  }
+  const sizes = result.pareto.map((p) => p.bytes);
+  assert.deepEqual(sizes, [...sizes].sort((a, b) => a - b));
+  const svg = sweepSvg(result);
+  assert.equal(svg.match(/<circle /g)!.length, result.points.length + 1);
+});
