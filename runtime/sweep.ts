@@ -249,14 +249,17 @@ export function sweepSvg(result: SweepResult): string {
   const W = 640;
   const H = 400;
   const M = 56;
-  const xs = result.points.map((p) => p.bytes);
+  // Sizes span decades: log scale. Accuracy near the original is what matters: the y axis shows
+  // the 3 points below it, and worse points sit on the bottom edge.
+  const xs = result.points.map((p) => Math.log10(p.bytes));
   const ys = result.points.map((p) => p.metric).filter(Number.isFinite);
   const x0 = Math.min(...xs, Infinity);
   const x1 = Math.max(...xs, -Infinity);
-  const y0 = Math.min(...ys, result.metric === "snr" ? 0 : result.baseline);
-  const y1 = Math.max(...ys, result.metric === "snr" ? 0 : result.baseline);
-  const sx = (b: number) => M + ((b - x0) / (x1 - x0 || 1)) * (W - 2 * M);
-  const sy = (v: number) => H - M - ((Math.min(v, y1) - y0) / (y1 - y0 || 1)) * (H - 2 * M);
+  const y1 = result.metric === "snr" ? Math.max(...ys, 0) : result.baseline;
+  const y0 = result.metric === "snr" ? Math.min(...ys, 0) : y1 - 0.03;
+  const sx = (b: number) => M + ((Math.log10(b) - x0) / (x1 - x0 || 1)) * (W - 2 * M);
+  const sy = (v: number) =>
+    H - M - ((Math.max(y0, Math.min(v, y1)) - y0) / (y1 - y0 || 1)) * (H - 2 * M);
   const color = { grid: "#888", rd: "#1f77b4", refine: "#2ca02c" };
   const label = result.metric === "snr" ? "output SNR (dB)" : `${result.metric} (%)`;
   const fmt = (v: number) => result.metric === "snr" ? v.toFixed(1) : (100 * v).toFixed(2);
@@ -265,9 +268,11 @@ export function sweepSvg(result: SweepResult): string {
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<line x1="${M}" y1="${H - M}" x2="${W - M}" y2="${H - M}" stroke="black"/>`,
     `<line x1="${M}" y1="${M}" x2="${M}" y2="${H - M}" stroke="black"/>`,
-    `<text x="${W / 2}" y="${
-      H - 16
-    }" text-anchor="middle">compressed size (bytes): ${x0} … ${x1}</text>`,
+    `<text x="${W / 2}" y="${H - 16}" text-anchor="middle">compressed size, bytes (log): ` +
+    `${Math.round(10 ** x0)} … ${Math.round(10 ** x1)}</text>`,
+    `<text x="${W - M}" y="${M - 24}" text-anchor="end"><tspan fill="#888">● grid λ=0</tspan> ` +
+    `<tspan fill="#1f77b4">● RD (qp, λ)</tspan> <tspan fill="#2ca02c">● per-tensor</tspan> ` +
+    `<tspan fill="#d62728">○ chosen</tspan></text>`,
     `<text x="16" y="${H / 2}" transform="rotate(-90 16 ${H / 2})" text-anchor="middle">${label}: ${
       fmt(y0)
     } … ${fmt(y1)}</text>`,
