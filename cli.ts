@@ -454,7 +454,7 @@ async function sweepCommand(args: string[]): Promise<number> {
       ...(metric ? { metric } : {}),
       maxDrop,
       ...(minSnr === undefined ? {} : { minSnrDb: minSnr }),
-      ...(pool ? { compress: { encode: pool.encode } } : {}),
+      ...(pool ? { compress: { encode: pool.encode }, parallel: workers } : {}),
       onPoint: (p, i) =>
         show(
           `point ${i + 1} (${p.pass} qp ${p.qp} λ ${p.lambdaScale} ${p.dq ? "DQ" : "URQ"}): ` +

@@ -52,6 +52,11 @@ export interface SweepOptions {
   readonly compress?: CompressOptions;
   /** Evaluation batch size. */
   readonly batchSize?: number;
+  /**
+   * Settings measured at once in the grid and RD passes (default 1); pair it with a worker pool
+   * in `compress.encode` so that compression runs beside evaluation.
+   */
+  readonly parallel?: number;
   /** Called after each evaluated point. */
   readonly onPoint?: (p: SweepPoint, index: number) => void;
 }
@@ -116,13 +121,9 @@ export async function sweep(
   const points: SweepPoint[] = [];
   const files = new Map<SweepPoint, Uint8Array>();
   let best: SweepPoint | null = null;
-  const tryPoint = async (
-    pass: SweepPoint["pass"],
-    qp: number,
-    lambdaScale: number,
-    dq: boolean,
-    tensorQps: Record<string, number> = {},
-  ): Promise<SweepPoint> => {
+  type Spec = [SweepPoint["pass"], number, number, boolean, Record<string, number>?];
+  /** Compresses, decodes and scores one setting (no shared state: several may run at once). */
+  const measure = async ([pass, qp, lambdaScale, dq, tensorQps = {}]: Spec) => {
     const rules: TensorRule[] = Object.entries(tensorQps).map(([pattern, q]) => ({
       pattern,
       mode: { qp: q },
@@ -140,7 +141,7 @@ export async function sweep(
       ...(metric === "accuracy" ? {} : { reference: model }),
     });
     const v = value(e);
-    const p = {
+    const point: SweepPoint = {
       pass,
       qp,
       lambdaScale,
@@ -150,30 +151,48 @@ export async function sweep(
       metric: v,
       ok: within(v),
     };
-    points.push(p);
-    options.onPoint?.(p, points.length - 1);
-    if (p.ok && (!best || p.bytes < best.bytes)) {
-      if (best) files.delete(best);
-      best = p;
-      files.set(p, bytes);
-    }
-    return p;
+    return { point, bytes };
   };
+  /** Records measured points in order, keeping the file of the best. */
+  const record = ({ point, bytes }: { point: SweepPoint; bytes: Uint8Array }) => {
+    points.push(point);
+    options.onPoint?.(point, points.length - 1);
+    if (point.ok && (!best || point.bytes < best.bytes)) {
+      if (best) files.delete(best);
+      best = point;
+      files.set(point, bytes);
+    }
+    return point;
+  };
+  /** Measures independent settings, `parallel` at a time (compression in the workers of
+   * `compress.encode` overlaps with evaluation), and records them in the given order. */
+  const measureAll = async (specs: Spec[]): Promise<SweepPoint[]> => {
+    const results = new Array<Awaited<ReturnType<typeof measure>>>(specs.length);
+    let next = 0;
+    const lane = async () => {
+      for (let i = next++; i < specs.length; i = next++) results[i] = await measure(specs[i]!);
+    };
+    await Promise.all(Array.from({ length: Math.max(1, options.parallel ?? 1) }, lane));
+    return results.map(record);
+  };
+  const tryPoint = async (...spec: Spec): Promise<SweepPoint> => record(await measure(spec));
 
   // Pass 1 (DC-v2): nearest-neighbour quantisation over global step sizes.
   let coarsest: number | null = null;
-  for (const qp of options.qpGrid ?? DEFAULT_GRID) {
-    const p = await tryPoint("grid", qp, 0, false);
-    if (p.ok) coarsest = Math.max(coarsest ?? qp, qp);
-  }
+  const grid = await measureAll(
+    (options.qpGrid ?? DEFAULT_GRID).map((qp): Spec => ["grid", qp, 0, false]),
+  );
+  for (const p of grid) if (p.ok) coarsest = Math.max(coarsest ?? p.qp, p.qp);
   // Pass 2: RD quantisation over (qp, λ), URQ and DQ, around the coarsest usable step.
   if (coarsest !== null) {
     // DQ at a given qp reconstructs on a coarser lattice than URQ, so finer qps are tried too.
+    const specs: Spec[] = [];
     for (const qp of [coarsest - 6, coarsest - 4, coarsest - 2, coarsest, coarsest + 2]) {
       for (const lambdaScale of options.lambdas ?? [0.5, 1, 2]) {
-        for (const dq of [false, true]) await tryPoint("rd", qp, lambdaScale, dq);
+        for (const dq of [false, true]) specs.push(["rd", qp, lambdaScale, dq]);
       }
     }
+    await measureAll(specs);
   }
   // Pass 3: per-tensor qps, largest weight tensors first, each raised a qp at a time while the
   // metric holds; from the best global-step point (to beat any single step) and from the best

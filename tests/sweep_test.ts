@@ -5,6 +5,7 @@ import { sweep, sweepSvg } from "../runtime/sweep.ts";
 import { evaluateModel } from "../runtime/evaluate.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
 import { readSafetensors } from "../model/safetensors.ts";
+import { EncodePool } from "../encoder/encode_pool.ts";
 
 const ZOO = new URL("../../shared/zoo/", import.meta.url);
 
@@ -38,4 +39,23 @@ Deno.test("sweep() finds a file within 0.5 pp, smaller than any global-step poin
   assert.deepEqual(sizes, [...sizes].sort((a, b) => a - b));
   const svg = sweepSvg(result);
   assert.equal(svg.match(/<circle /g)!.length, result.points.length + 1);
+});
+
+Deno.test("sweep() measuring two settings at a time finds the same points", async () => {
+  const model = await Deno.readFile(new URL("lenet300_mnist.onnx", ZOO));
+  const data = readSafetensors(await Deno.readFile(new URL("mnist_test.safetensors", ZOO))).tensors;
+  const options = { qpGrid: [-20, -12], lambdas: [1], refine: false } as const;
+  const one = await sweep(model, data, options);
+  const pool = new EncodePool(2);
+  try {
+    const two = await sweep(model, data, {
+      ...options,
+      parallel: 2,
+      compress: { encode: pool.encode },
+    });
+    assert.deepEqual(two.points, one.points);
+    assert.deepEqual(two.file, one.file);
+  } finally {
+    pool.close();
+  }
 });
