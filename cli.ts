@@ -28,6 +28,7 @@ import { DTYPE_BYTES } from "./core/model_tensor.ts";
 import { readSafetensors } from "./model/safetensors.ts";
 import { evaluateModel } from "./runtime/evaluate.ts";
 import { sweep, type SweepMetric, sweepSvg } from "./runtime/sweep.ts";
+import { estimateImportance } from "./runtime/importance.ts";
 
 const USAGE = `Usage:
   deno run -A cli.ts compress <model.onnx|.safetensors> -o <out.nnr> [options]
@@ -43,6 +44,7 @@ const USAGE = `Usage:
       [--batch N]         top-1 accuracy with labels "y"; agreement and output SNR vs --reference
   deno run -A cli.ts sweep <model.onnx> --data <data.safetensors> -o <out.nnr>
       [--max-drop 0.5] [--metric accuracy|agreement|snr] [--min-snr dB] [--workers N]
+      [--importance data|F] DC-v1: importances estimated from the data's activations, or a file
                           smallest file within tolerance; writes <out>.sweep.json and .svg
   deno run -A cli.ts conformance <suite-dir>          check a test-vector suite bit-exactly
   deno run -A cli.ts demo [silero_vad_v5.onnx]        compress silero VAD, compare outputs
@@ -416,6 +418,7 @@ async function sweepCommand(args: string[]): Promise<number> {
       "max-drop": { type: "string" },
       metric: { type: "string" },
       "min-snr": { type: "string" },
+      importance: { type: "string" },
       workers: { type: "string" },
       json: { type: "boolean", default: false },
       force: { type: "boolean", default: false },
@@ -445,6 +448,14 @@ async function sweepCommand(args: string[]): Promise<number> {
   }
   const model = await readOnnxOrNnr(input);
   const data = readSafetensors(await Deno.readFile(v.data)).tensors;
+  // DC-v1: importances from a file, or estimated from the data's activations.
+  const importance = v.importance === undefined
+    ? undefined
+    : v.importance === "data"
+    ? await estimateImportance(model, data)
+    : new Map(
+      readSafetensors(await Deno.readFile(v.importance)).tensors.map((t) => [t.name, toFloat32(t)]),
+    );
   const show = progress();
   const pool = workers > 1 ? new EncodePool(workers) : null;
   const started = performance.now();
@@ -454,7 +465,11 @@ async function sweepCommand(args: string[]): Promise<number> {
       ...(metric ? { metric } : {}),
       maxDrop,
       ...(minSnr === undefined ? {} : { minSnrDb: minSnr }),
-      ...(pool ? { compress: { encode: pool.encode }, parallel: workers } : {}),
+      compress: {
+        ...(pool ? { encode: pool.encode } : {}),
+        ...(importance ? { importance } : {}),
+      },
+      ...(pool ? { parallel: workers } : {}),
       onPoint: (p, i) =>
         show(
           `point ${i + 1} (${p.pass} qp ${p.qp} λ ${p.lambdaScale} ${p.dq ? "DQ" : "URQ"}): ` +
