@@ -7,7 +7,42 @@
  */
 import type { ModelTensor } from "../core/model_tensor.ts";
 import { isFloatDtype, toFloat32, toInt32 } from "../model/dtypes.ts";
-import { accuracy, createSession, runBatched, top1 } from "./onnx_runtime.ts";
+import { onnxGraphIO } from "../model/onnx.ts";
+import {
+  accuracy,
+  type BatchInput,
+  createSession,
+  runBatchedInputs,
+  top1,
+} from "./onnx_runtime.ts";
+
+/**
+ * The model's inputs fed from the data: each tensor named as the input (or `x` for a model with
+ * one input), batch-major, converted to the input's element type (float32, int32 or int64).
+ */
+function batchInputs(model: Uint8Array, data: readonly ModelTensor[]): BatchInput[] {
+  const { inputs } = onnxGraphIO(model);
+  return inputs.map((input) => {
+    const t = data.find((d) => d.name === input.name) ??
+      (inputs.length === 1 ? data.find((d) => d.name === "x") : undefined);
+    if (!t || t.shape.length < 1) {
+      throw new RangeError(`Cannot evaluate: the data has no tensor for input "${input.name}"`);
+    }
+    const sampleShape = t.shape.slice(1);
+    if (input.dtype === "F32") {
+      if (!isFloatDtype(t.dtype)) throw new RangeError(`Input "${input.name}" needs floats`);
+      return { name: input.name, data: toFloat32(t), sampleShape };
+    }
+    const ints = toInt32(t);
+    if (!ints || (input.dtype !== "I32" && input.dtype !== "I64")) {
+      throw new RangeError(
+        `Cannot evaluate: input "${input.name}" of type ${input.dtype} from ${t.dtype} data`,
+      );
+    }
+    const values = input.dtype === "I32" ? ints : BigInt64Array.from(ints, (v) => BigInt(v));
+    return { name: input.name, data: values, sampleShape };
+  });
+}
 
 /** Options of {@linkcode evaluateModel}. */
 export interface EvaluateOptions {
@@ -34,8 +69,9 @@ export interface Evaluation {
 }
 
 /**
- * Runs a single-input model over a data set and scores it. The data holds one tensor named as
- * the model's input (or `x`), batch-major, and optionally `y`, one integer label per sample.
+ * Runs a model over a data set and scores it. The data holds one tensor per model input, named
+ * as the input (or `x` for a single-input model), batch-major, and optionally `y`, one integer
+ * label per sample.
  *
  * @param model The ONNX model.
  * @param data The data set's tensors (e.g. from a safetensors file).
@@ -59,23 +95,14 @@ export async function evaluateModel(
   options: EvaluateOptions = {},
 ): Promise<Evaluation> {
   const run = async (bytes: Uint8Array, offset: number, total: number) => {
+    const inputs = batchInputs(bytes, data);
     const session = await createSession(bytes);
     try {
-      if (session.inputNames.length !== 1) {
-        throw new RangeError(
-          `Cannot evaluate: the model has ${session.inputNames.length} inputs; one is supported`,
-        );
-      }
-      const inputName = session.inputNames[0]!;
-      const x = data.find((t) => t.name === inputName) ?? data.find((t) => t.name === "x");
-      if (!x || !isFloatDtype(x.dtype) || x.shape.length < 1) {
-        throw new RangeError(`Cannot evaluate: the data has no float tensor "${inputName}" or "x"`);
-      }
-      const out = await runBatched(session, inputName, toFloat32(x), x.shape.slice(1), {
+      const out = await runBatchedInputs(session, inputs, {
         ...(options.batchSize ? { batchSize: options.batchSize } : {}),
         onProgress: (done) => options.onProgress?.(offset + done, total),
       });
-      return { ...out, samples: x.shape[0]! };
+      return { ...out, samples: out.outputs.length / out.classes };
     } finally {
       await session.release();
     }

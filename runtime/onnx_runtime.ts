@@ -134,20 +134,74 @@ export async function runBatched(
       `Cannot run the model: ${x.length} values are not a whole, non-zero number of samples of ${sampleSize}`,
     );
   }
+  return await runBatchedInputs(
+    session,
+    [{ name: inputName, data: x, sampleShape }],
+    options,
+  );
+}
+
+/** One input of {@linkcode runBatchedInputs}: batch-major values `[N, ...sampleShape]`. */
+export interface BatchInput {
+  /** The model input it feeds. */
+  readonly name: string;
+  /** The values, of the input's element type. */
+  readonly data: Float32Array | Int32Array | BigInt64Array;
+  /** The shape of one sample. */
+  readonly sampleShape: readonly number[];
+}
+
+/**
+ * Like {@linkcode runBatched}, for models with several inputs (or non-float ones): every input
+ * is sliced along its first axis in step.
+ *
+ * @param session An open session.
+ * @param inputs One entry per model input, all with the same number of samples.
+ * @param options Batch size, output, progress.
+ * @returns The chosen output of every sample, row-major, and its length per sample.
+ * @throws {RangeError} If the inputs disagree on the number of samples.
+ *
+ * @example
+ * ```ts ignore
+ * import { runBatchedInputs } from "./onnx_runtime.ts";
+ * const { outputs } = await runBatchedInputs(session, [
+ *   { name: "ids", data: BigInt64Array.of(1n, 2n), sampleShape: [1] },
+ * ]);
+ * ```
+ */
+export async function runBatchedInputs(
+  session: ort.InferenceSession,
+  inputs: readonly BatchInput[],
+  options: RunBatchedOptions = {},
+): Promise<BatchedOutputs> {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isSafeInteger(batchSize) || batchSize <= 0) {
     throw new RangeError(`Cannot run the model: batch size ${batchSize} is not a positive integer`);
   }
   const outputName = options.outputName ?? session.outputNames[0];
   if (outputName === undefined) throw new TypeError("Cannot run the model: it has no outputs");
+  const sizes = inputs.map((i) => i.sampleShape.reduce((p, d) => p * d, 1));
+  const counts = inputs.map((i, k) => i.data.length / sizes[k]!);
+  const total = counts[0] ?? 0;
+  if (total === 0 || counts.some((c) => c !== total || !Number.isInteger(c))) {
+    throw new RangeError(`Cannot run the model: inputs hold ${counts.join(", ")} samples`);
+  }
 
-  const total = x.length / sampleSize;
   let outputs = new Float32Array(0);
   let classes = 0;
   for (let start = 0; start < total; start += batchSize) {
     const count = Math.min(batchSize, total - start);
-    const batch = x.subarray(start * sampleSize, (start + count) * sampleSize);
-    const feeds = { [inputName]: new ort.Tensor("float32", batch, [count, ...sampleShape]) };
+    const feeds: Record<string, ort.Tensor> = {};
+    inputs.forEach((i, k) => {
+      const size = sizes[k]!;
+      const batch = i.data.subarray(start * size, (start + count) * size);
+      const dims = [count, ...i.sampleShape];
+      feeds[i.name] = batch instanceof Float32Array
+        ? new ort.Tensor("float32", batch, dims)
+        : batch instanceof Int32Array
+        ? new ort.Tensor("int32", batch, dims)
+        : new ort.Tensor("int64", batch, dims);
+    });
     const result = (await session.run(feeds))[outputName];
     if (result === undefined || result.type !== "float32") {
       throw new TypeError(`Cannot run the model: output "${outputName}" is not a float32 tensor`);
