@@ -19,18 +19,7 @@ import {
   weightedLloyd,
   zstd,
 } from "../bench/_baselines.ts";
-
-/** A seeded generator of uniforms in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+import { seededRandom as random } from "../core/fixtures.ts";
 
 /** Laplace-distributed weights with scale `b`, a fraction `zeros` of them exactly 0. */
 function laplace(n: number, b: number, zeros: number, seed: number): Float32Array {
