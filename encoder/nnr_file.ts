@@ -13,6 +13,7 @@ import {
   MODEL_HEADER,
   toBase64,
 } from "../core/container.ts";
+import { concatBytes } from "../core/bytes.ts";
 import { crc32 } from "../core/crc32.ts";
 import { writeNnrUnits } from "./nnr_writer.ts";
 import type { NnrUnitSpec } from "./nnr_writer.ts";
@@ -91,15 +92,7 @@ export async function writeNnrFile(
       units.push(topologyUnit(MODEL_HEADER + toBase64(packed)));
     }
   }
-  const head = writeNnrUnits(units);
-  const out = new Uint8Array(head.length + contents.tensors.reduce((n, t) => n + t.unit.length, 0));
-  out.set(head);
-  let at = head.length;
-  for (const t of contents.tensors) {
-    out.set(t.unit, at);
-    at += t.unit.length;
-  }
-  return out;
+  return concatBytes([writeNnrUnits(units), ...contents.tensors.map((t) => t.unit)]);
 }
 
 function topologyUnit(text: string): NnrUnitSpec {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { concatBytes } from "../core/bytes.ts";
 import type { NnrFieldValue } from "../decoder/nnr_units.ts";
 
 /** One unit to write: its type, syntax elements and, for data units, the CABAC payload. */
@@ -128,13 +129,7 @@ export function writeNnrUnits(units: readonly NnrUnitSpec[]): Uint8Array<ArrayBu
     if (unit.type === 0) profile = num(unit.fields, "general_profile_idc");
     parts.push(writeNnrUnit(unit, profile));
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /**

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { concatBytes } from "../core/bytes.ts";
 import { DecodeError } from "../core/errors.ts";
 
 /** Wire type of varint fields (int32, int64, uint64, bool, enum). */
@@ -235,24 +236,6 @@ export function encodeTag(field: number, wire: number, length?: number): Uint8Ar
   const tag = encodeVarint(field * 8 + wire);
   if (length === undefined) return tag;
   return concatBytes([tag, encodeVarint(length)]);
-}
-
-/**
- * Concatenates byte arrays.
- *
- * @param parts The arrays, in order.
- * @returns One array holding them all.
- */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Builds a protobuf message field by field, growing its buffer by doubling. */

@@ -23,10 +23,10 @@
  *
  * @module
  */
+import { concatBytes } from "../core/bytes.ts";
 import { DecodeError } from "../core/errors.ts";
 import { type Dtype, DTYPE_BYTES, type ModelTensor } from "../core/model_tensor.ts";
 import {
-  concatBytes,
   encodeTag,
   encodeVarint,
   ProtoReader,

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { concatBytes } from "../core/bytes.ts";
 import type { ModelTensor } from "../core/model_tensor.ts";
 import { encodeTag, ProtoReader, ProtoWriter, WIRE_LEN } from "../model/_protobuf.ts";
 import { splitOnnx } from "../model/onnx.ts";
@@ -90,13 +91,7 @@ function exposing(model: Uint8Array, names: readonly string[]): Uint8Array {
     const length = body.length + extra.reduce((s, e) => s + e.length, 0);
     parts.push(encodeTag(MODEL_GRAPH, WIRE_LEN, length), body, ...extra);
   }
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /**
