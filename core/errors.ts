@@ -25,6 +25,7 @@ export type DecodeErrorCode =
  * assert.equal(error.code, "truncated");
  * assert.equal(error.offset, 12);
  * assert.equal(error.message, "Payload is truncated: at byte 12");
+ * assert.equal(error.reason, "Payload is truncated");
  * ```
  */
 export class DecodeError extends SyntaxError {
@@ -32,6 +33,8 @@ export class DecodeError extends SyntaxError {
   readonly code: DecodeErrorCode;
   /** Byte offset in the input where the problem was detected. */
   readonly offset: number;
+  /** The message without the offset, for wrapping the error with more context. */
+  readonly reason: string;
 
   /**
    * Creates a decode error.
@@ -45,5 +48,6 @@ export class DecodeError extends SyntaxError {
     this.name = "DecodeError";
     this.code = code;
     this.offset = offset;
+    this.reason = message;
   }
 }

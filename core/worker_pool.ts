@@ -1,16 +1,54 @@
 /**
- * A small pool of module Web Workers that run jobs of one kind, heaviest waiting job first.
- * Worker scripts answer `{ id, job }` messages with `{ id, result }` or `{ id, error }`.
+ * A small pool of module Web Workers that run jobs of one kind, heaviest waiting job first, and
+ * the loop a worker script runs ({@linkcode answerJobs}). Workers answer `{ id, job }` messages
+ * with `{ id, result }` or `{ id, error }`; a {@linkcode DecodeError} keeps its class, code and
+ * offset across the thread boundary.
  *
  * @module
  */
+import { DecodeError, type DecodeErrorCode } from "./errors.ts";
 
-/** What a worker sends back for a job that threw: the message and any details it adds. */
-export interface WorkerError {
-  /** The error message. */
+/** What a worker sends back for a job that threw. */
+interface WorkerError {
   readonly error: string;
-  /** Further fields the worker script chose to send (e.g. an error code). */
-  readonly [detail: string]: unknown;
+  /** Set when the job threw a DecodeError. */
+  readonly code?: DecodeErrorCode;
+  readonly offset?: number;
+}
+
+/**
+ * The worker side: answers each job message with `run(job)`'s result, transferring the buffers
+ * `transfer` names, or with the error it threw. Call it once at the top of a worker module.
+ *
+ * @param run Does one job.
+ * @param transfer The result's buffers to transfer rather than copy.
+ *
+ * @example
+ * ```ts ignore
+ * // square_worker.ts
+ * import { answerJobs } from "./worker_pool.ts";
+ * answerJobs((x: number) => x * x, () => []);
+ * ```
+ */
+export function answerJobs<J, R>(
+  run: (job: J) => R,
+  transfer: (result: R) => Transferable[],
+): void {
+  const scope = self as unknown as {
+    onmessage: (event: MessageEvent<{ id: number; job: J }>) => void;
+    postMessage(message: unknown, transfer?: Transferable[]): void;
+  };
+  scope.onmessage = ({ data: { id, job } }) => {
+    try {
+      const result = run(job);
+      scope.postMessage({ id, result }, transfer(result));
+    } catch (e) {
+      const error: WorkerError = e instanceof DecodeError
+        ? { error: e.reason, code: e.code, offset: e.offset }
+        : { error: e instanceof Error ? e.message : String(e) };
+      scope.postMessage({ id, ...error });
+    }
+  };
 }
 
 // The web platform's Worker, taken when this module loads: onnxruntime-web replaces
@@ -33,10 +71,8 @@ export interface WorkerPoolOptions<J> {
   readonly weight?: (job: J) => number;
   /** Buffers to transfer rather than copy when sending a job. */
   readonly transfer?: (job: J) => Transferable[];
-  /** Describes a job in error messages. */
+  /** Describes a job in error messages (other than a DecodeError, which is rethrown as is). */
   readonly describe?: (job: J) => string;
-  /** Rebuilds a worker's error (its `{ error, ...detail }` message) as an exception. */
-  readonly error?: (message: WorkerError) => Error;
 }
 
 /**
@@ -121,15 +157,16 @@ export class WorkerPool<J, R> {
     }
   }
 
-  #finished(worker: Worker, msg: { id: number; result?: R; error?: string }): void {
+  #finished(worker: Worker, msg: { id: number; result?: R } & Partial<WorkerError>): void {
     const task = this.#running.get(msg.id);
     this.#running.delete(msg.id);
     this.#busy.delete(worker);
     this.#idle.push(worker);
     if (task) {
       if (msg.error === undefined) task.resolve(msg.result!);
-      else if (this.#options.error) task.reject(this.#options.error(msg as WorkerError));
-      else {
+      else if (msg.code !== undefined) {
+        task.reject(new DecodeError(msg.code, msg.error, msg.offset ?? 0));
+      } else {
         const what = this.#options.describe?.(task.job) ?? "job";
         task.reject(new Error(`Cannot run ${what}: ${msg.error}`));
       }

@@ -6,8 +6,8 @@
  * @module
  */
 import type { Dtype } from "../core/model_tensor.ts";
-import { DecodeError, type DecodeErrorCode } from "../core/errors.ts";
-import { fromFloat32 } from "../model/dtypes.ts";
+import { DecodeError } from "../core/errors.ts";
+import { fromFloat32, fromInt32 } from "../model/dtypes.ts";
 import { UnitSplitter } from "./_unit_splitter.ts";
 import {
   type DataUnitJob,
@@ -99,6 +99,29 @@ export function toStreamTensor(t: DecodedTensor, output: TensorOutput): StreamTe
   }
   if (!t.values) throw new TypeError(`Tensor "${t.name}" was decoded without its values`);
   return { ...base, data: t.values };
+}
+
+/**
+ * A decoded tensor's element bytes in its model dtype (little-endian), as they go back into a
+ * model file: float values rounded to the dtype (float16, bfloat16, …), integers converted.
+ *
+ * @param t A tensor delivered as `"float32"` output.
+ * @returns The bytes.
+ * @throws {TypeError} For levels or 16-bit patterns (the other output forms).
+ *
+ * @example
+ * ```ts
+ * import { modelBytes } from "./decode_stream.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const t = { name: "b", dtype: "I8", shape: [2], step: null, data: Int32Array.of(-1, 2) } as const;
+ * assert.deepEqual(modelBytes(t), Uint8Array.of(255, 2));
+ * ```
+ */
+export function modelBytes(t: StreamTensor): Uint8Array<ArrayBuffer> {
+  if (t.data instanceof Float32Array) return fromFloat32(t.data, t.dtype);
+  if (t.data instanceof Int32Array) return fromInt32(t.data, t.dtype);
+  throw new TypeError(`Tensor "${t.name}": ${t.data.constructor.name} is not a model's values`);
 }
 
 function smallestInts(levels: Int32Array<ArrayBuffer>) {
@@ -212,7 +235,7 @@ export function sourceStream(source: NnrSource): ReadableStream<Uint8Array> {
  * @example
  * ```ts
  * import { decode } from "./decode_stream.ts";
- * import { DecodeError, type DecodeErrorCode } from "../core/errors.ts";
+ * import { DecodeError } from "../core/errors.ts";
  * import assert from "node:assert/strict";
  *
  * await assert.rejects(decode(new Uint8Array([0x00, 0x04, 0x02])), DecodeError);
@@ -238,7 +261,6 @@ export async function decode(
       {
         weight: (job) => job.payload.length,
         transfer: (job) => [job.payload.buffer as ArrayBuffer],
-        error: (m) => new DecodeError(m.code as DecodeErrorCode, m.error, m.offset as number),
       },
     )
     : null;

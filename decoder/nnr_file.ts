@@ -242,7 +242,7 @@ export class NnrUnitReader {
 
 function moved(e: DecodeError, base: number): DecodeError {
   if (base === 0) return e;
-  return new DecodeError(e.code, e.message.replace(/: at byte \d+$/, ""), e.offset + base);
+  return new DecodeError(e.code, e.reason, e.offset + base);
 }
 
 function payloadAt(u: NnrUnit, base: number) {
@@ -361,8 +361,7 @@ export function decodeDataUnit(job: DataUnitJob): DecodedTensor {
     });
   } catch (e) {
     if (e instanceof DecodeError) {
-      const why = e.message.replace(/: at byte \d+$/, "");
-      throw new DecodeError(e.code, `Tensor "${name}": ${why}`, job.payloadOffset + e.offset);
+      throw new DecodeError(e.code, `Tensor "${name}": ${e.reason}`, job.payloadOffset + e.offset);
     }
     throw e;
   }
