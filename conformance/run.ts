@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { sha256Hex } from "../core/sha256.ts";
 import { readNnrFile } from "../decoder/nnr_file.ts";
 import { decodeBlockRow, decodePayload } from "../decoder/decode_payload.ts";
 import { decodeDc2020 } from "../decoder/decode_dc2020.ts";
@@ -74,11 +75,9 @@ async function load(reader: SuiteReader, fd: Json): Promise<Uint8Array> {
   if (bytes.length !== fd.bytes) {
     throw new Mismatch(`${fd.path}: ${bytes.length} bytes, manifest says ${fd.bytes}`);
   }
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", bytes.slice().buffer as ArrayBuffer),
-  );
-  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-  if (hex !== fd.sha256) throw new Mismatch(`${fd.path}: SHA-256 differs from the manifest`);
+  if (await sha256Hex(bytes) !== fd.sha256) {
+    throw new Mismatch(`${fd.path}: SHA-256 differs from the manifest`);
+  }
   return bytes;
 }
 

@@ -5,10 +5,10 @@
  * @module
  */
 import { DecodeError } from "../core/errors.ts";
-import { fromFloat32, fromInt32 } from "../model/dtypes.ts";
 import { joinModel, type ModelFormat, type SlottedTensor } from "../model/model_file.ts";
 import { writeSafetensors } from "../model/safetensors.ts";
 import { type NnrFile, type NnrFileLimits, readNnrFile } from "./nnr_file.ts";
+import { modelBytes, toStreamTensor } from "./decode_stream.ts";
 
 /** Options of {@linkcode decompressModel}. */
 export interface DecompressOptions {
@@ -63,9 +63,7 @@ export async function decompressModel(
     name: t.name,
     dtype: t.dtype,
     shape: t.shape,
-    data: t.values instanceof Float32Array
-      ? fromFloat32(t.values, t.dtype)
-      : fromInt32(t.levels, t.dtype),
+    data: modelBytes(toStreamTensor(t, "float32")),
     ...(t.slot === undefined ? {} : { slot: t.slot }),
   }));
   if (file.model?.format === format) {

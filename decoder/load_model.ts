@@ -6,7 +6,6 @@
  * @module
  */
 import { DecodeError } from "../core/errors.ts";
-import { fromFloat32, fromInt32 } from "../model/dtypes.ts";
 import { joinOnnx, type OnnxTensorData } from "../model/onnx.ts";
 import { elementCount } from "../model/dtypes.ts";
 import { type ContainerTensor } from "../core/container.ts";
@@ -14,6 +13,7 @@ import { DTYPE_BYTES } from "../core/model_tensor.ts";
 import {
   type DecodeOptions,
   DecoderStream,
+  modelBytes,
   type NnrSource,
   sourceStream,
 } from "./decode_stream.ts";
@@ -101,9 +101,7 @@ export async function loadModel<S>(source: NnrSource, options: LoadModelOptions<
     if (t.slot === undefined) {
       throw new DecodeError("unsupported", `Tensor "${t.name}" has no place in a model`, 0);
     }
-    const bytes = t.data instanceof Float32Array
-      ? fromFloat32(t.data, t.dtype)
-      : fromInt32(t.data as Int32Array, t.dtype);
+    const bytes = modelBytes(t);
     if (!external) {
       data.set(t.slot, bytes);
     } else {

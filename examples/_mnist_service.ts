@@ -13,6 +13,7 @@
  */
 import type * as Ort from "onnxruntime-web/wasm";
 import { decode, loadModel, type OrtModule } from "../decoder/mod.ts";
+import { sha256Hex } from "../core/sha256.ts";
 
 /** Pixels per MNIST digit (28 × 28). */
 const INPUT_SIZE = 784;
@@ -53,11 +54,6 @@ function float32LE(values: ArrayLike<number>): Uint8Array<ArrayBuffer> {
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i]!, true);
   return bytes;
-}
-
-async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function json(body: unknown, status = 200): Response {
@@ -114,7 +110,7 @@ export function mnistService(options: MnistServiceOptions): {
     ]);
     const tensors: TensorDigest[] = [];
     for (const t of decoded.tensors) {
-      const hash = await sha256(float32LE(t.data));
+      const hash = await sha256Hex(float32LE(t.data));
       tensors.push({ name: t.name, dtype: t.dtype, shape: t.shape, sha256: hash });
     }
     const inputName = session.inputNames[0];

@@ -35,9 +35,3 @@ export async function cliOk(...args: string[]): Promise<Output> {
   assert.equal(out.code, 0, `cli.ts ${args.join(" ")}: ${out.stderr}`);
   return out;
 }
-
-/** Hex SHA-256 of some bytes. */
-export async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}

@@ -4,7 +4,8 @@
 // logits as the model `cli.ts decompress` writes, and every tensor bit for bit equal to the
 // tensors it decodes. Skipped only where /usr/bin/chromium is missing (CI installs it).
 import assert from "node:assert/strict";
-import { cliOk, sha256 } from "./_run.ts";
+import { cliOk } from "./_run.ts";
+import { sha256Hex as sha256 } from "../core/sha256.ts";
 import { type Browser, chromium } from "playwright-core";
 import { buildPage } from "../examples/browser/build_page.ts";
 import { serveStatic } from "../examples/browser/static_server.ts";

@@ -4,7 +4,7 @@
 // tensors it decodes must equal the CLI's decode bit for bit, and its logits must equal those of
 // onnxruntime-web in Deno on the CLI's decompressed model.
 import assert from "node:assert/strict";
-import { sha256 } from "./_run.ts";
+import { sha256Hex as sha256 } from "../core/sha256.ts";
 import { join } from "node:path";
 import { createSession, Tensor } from "../runtime/onnx_runtime.ts";
 import { readSafetensors } from "../model/safetensors.ts";

@@ -2,7 +2,8 @@
 // CLI classifies MNIST digits as the original model does, and its decoded tensors are the CLI's,
 // bit for bit.
 import assert from "node:assert/strict";
-import { cliOk, sha256 } from "./_run.ts";
+import { cliOk } from "./_run.ts";
+import { sha256Hex as sha256 } from "../core/sha256.ts";
 import { join } from "node:path";
 import { createSession, runBatched, top1 } from "../runtime/onnx_runtime.ts";
 import { readSafetensors } from "../model/safetensors.ts";

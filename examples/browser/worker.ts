@@ -7,9 +7,10 @@
  *
  * @module
  */
+import { sha256Hex } from "../../core/sha256.ts";
 import * as ort from "onnxruntime-web/wasm";
-import { DecoderStream, type StreamTensor } from "../../decoder/mod.ts";
-import { fromFloat32, fromInt32, joinOnnx } from "../../model/mod.ts";
+import { DecoderStream, modelBytes } from "../../decoder/mod.ts";
+import { joinOnnx } from "../../model/mod.ts";
 import type { StartMessage, WorkerMessage } from "./_messages.ts";
 
 // The part of the worker global scope used here. Declared locally because the DOM and WebWorker
@@ -67,7 +68,7 @@ async function run(start: StartMessage): Promise<void> {
       name: t.name,
       dtype: t.dtype,
       shape: t.shape,
-      sha256: await sha256(bytes),
+      sha256: await sha256Hex(bytes),
       receivedAt,
     });
   }
@@ -107,18 +108,4 @@ async function run(start: StartMessage): Promise<void> {
   } finally {
     await session.release();
   }
-}
-
-/** The tensor's element bytes in its model dtype, as they go into the ONNX model. */
-function modelBytes(t: StreamTensor): Uint8Array<ArrayBuffer> {
-  if (t.data instanceof Float32Array) return fromFloat32(t.data, t.dtype);
-  if (t.data instanceof Int32Array) return fromInt32(t.data, t.dtype);
-  // Only the "levels" and "original" output forms deliver other arrays; this worker asks for
-  // neither.
-  throw new Error(`Tensor "${t.name}": unexpected ${t.data.constructor.name}`);
-}
-
-async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
