@@ -7,7 +7,7 @@
 import { stepSize } from "../core/step_size.ts";
 import { elementCount, isFloatDtype, toFloat32, toInt32 } from "../model/dtypes.ts";
 import { type ModelFormat, type SlottedTensor, splitModel } from "../model/model_file.ts";
-import { DTYPE_BYTES, type ModelTensor } from "../core/model_tensor.ts";
+import type { ModelTensor } from "../core/model_tensor.ts";
 import { type EncodedTensor, encodeTensor, type TensorJob } from "./encode_tensor.ts";
 import { writeNnrFile } from "./nnr_file.ts";
 
@@ -130,7 +130,6 @@ export async function compressModel(
   };
   checkOptions(o);
   const choices = new Map<number | string, Choice>();
-  const seen = new Map<number | string, SlottedTensor>();
   const key = (t: SlottedTensor) => t.slot ?? t.name;
   // Tensors that came out no smaller coded than raw (tiny ones) and no rule asked to code.
   const notSmaller = new Set<number | string>();
@@ -138,9 +137,9 @@ export async function compressModel(
     splitModel(model, format, {
       select: (t) => {
         if (notSmaller.has(key(t))) return "smaller uncompressed";
-        const c = chooseMode(t, options.rules ?? [], o);
+        // The second split (after dropping tensors not made smaller) reuses the first choice.
+        const c = choices.get(key(t)) ?? chooseMode(t, options.rules ?? [], o);
         choices.set(key(t), c);
-        seen.set(key(t), t);
         return c.mode === "raw" ? c.why : true;
       },
       ...(options.readExternal ? { readExternal: options.readExternal } : {}),
@@ -186,7 +185,7 @@ export async function compressModel(
     };
   });
   for (const k of parts.kept) {
-    const t = [...seen.values()].find((s) => s.name === k.name);
+    const t = k.tensor;
     reports.push({
       name: k.name,
       dtype: t?.dtype ?? "?",
@@ -323,22 +322,4 @@ function toJob(
       ...common,
     },
   };
-}
-
-/**
- * Bytes of a tensor's data in its dtype.
- *
- * @param t The tensor.
- * @returns `product(shape) · bytes per element`.
- *
- * @example
- * ```ts
- * import { tensorBytes } from "./compress_model.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(tensorBytes({ dtype: "F16", shape: [3, 4] }), 24);
- * ```
- */
-export function tensorBytes(t: Pick<ModelTensor, "dtype" | "shape">): number {
-  return elementCount(t.shape) * DTYPE_BYTES[t.dtype];
 }

@@ -22,6 +22,16 @@ export interface SlottedTensor extends ModelTensor {
   readonly slot?: number;
 }
 
+/** A tensor left in the skeleton, and why. */
+export interface KeptTensor {
+  /** Its name. */
+  readonly name: string;
+  /** Why it was not taken. */
+  readonly why: string;
+  /** The tensor, unless its element type is not supported. */
+  readonly tensor?: SlottedTensor;
+}
+
 /** A model split into a skeleton and the tensors taken out of it. */
 export interface SplitModel {
   /** The format. */
@@ -31,7 +41,7 @@ export interface SplitModel {
   /** The taken tensors, in model order. */
   readonly tensors: readonly SlottedTensor[];
   /** Tensors left in the skeleton with their reason, for reports. */
-  readonly kept: readonly { readonly name: string; readonly why: string }[];
+  readonly kept: readonly KeptTensor[];
 }
 
 /** Options of {@linkcode splitModel}. */
@@ -87,7 +97,9 @@ export function detectModelFormat(bytes: Uint8Array): ModelFormat {
  *   select: (t) => t.dtype === "F32" || "not a float",
  * });
  * assert.deepEqual(split.tensors.map((t) => t.name), ["w"]);
- * assert.deepEqual(split.kept, [{ name: "flag", why: "not a float" }]);
+ * assert.deepEqual(split.kept.map(({ name, why }) => ({ name, why })), [
+ *   { name: "flag", why: "not a float" },
+ * ]);
  * assert.equal(joinModel("safetensors", split.skeleton, split.tensors).length, file.length);
  * ```
  */
@@ -96,10 +108,10 @@ export async function splitModel(
   format: ModelFormat,
   options: SplitModelOptions,
 ): Promise<SplitModel> {
-  const kept: { name: string; why: string }[] = [];
+  const kept: KeptTensor[] = [];
   const take = (t: SlottedTensor) => {
     const verdict = options.select(t);
-    if (verdict !== true) kept.push({ name: t.name, why: verdict });
+    if (verdict !== true) kept.push({ name: t.name, why: verdict, tensor: t });
     return verdict === true;
   };
   if (format === "onnx") {
