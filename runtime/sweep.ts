@@ -7,7 +7,12 @@
  * @module
  */
 import type { ModelTensor } from "../core/model_tensor.ts";
-import { compressModel, type CompressOptions, type TensorRule } from "../encoder/compress_model.ts";
+import {
+  compressModel,
+  type CompressOptions,
+  type TensorReport,
+  type TensorRule,
+} from "../encoder/compress_model.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
 import { evaluateModel, type Evaluation } from "./evaluate.ts";
 
@@ -120,6 +125,9 @@ export async function sweep(
 
   const points: SweepPoint[] = [];
   const files = new Map<SweepPoint, Uint8Array>();
+  // Each point's per-tensor report, so the refinement knows the weight tensors without coding
+  // its starting point again.
+  const reports = new Map<SweepPoint, readonly TensorReport[]>();
   let best: SweepPoint | null = null;
   type Spec = [SweepPoint["pass"], number, number, boolean, Record<string, number>?];
   /** Compresses, decodes and scores one setting (no shared state: several may run at once). */
@@ -128,7 +136,7 @@ export async function sweep(
       pattern,
       mode: { qp: q },
     }));
-    const { bytes } = await compressModel(model, "onnx", {
+    const { bytes, tensors } = await compressModel(model, "onnx", {
       ...options.compress,
       qp,
       lambdaScale,
@@ -151,10 +159,13 @@ export async function sweep(
       metric: v,
       ok: within(v),
     };
-    return { point, bytes };
+    return { point, bytes, tensors };
   };
   /** Records measured points in order, keeping the file of the best. */
-  const record = ({ point, bytes }: { point: SweepPoint; bytes: Uint8Array }) => {
+  const record = (
+    { point, bytes, tensors }: Awaited<ReturnType<typeof measure>>,
+  ) => {
+    reports.set(point, tensors);
     points.push(point);
     options.onPoint?.(point, points.length - 1);
     if (point.ok && (!best || point.bytes < best.bytes)) {
@@ -206,13 +217,7 @@ export async function sweep(
     for (const start of starts) await refine(start);
   }
   async function refine(start: SweepPoint): Promise<void> {
-    const compressed = await compressModel(model, "onnx", {
-      ...options.compress,
-      qp: start.qp,
-      lambdaScale: start.lambdaScale,
-      dq: start.dq,
-    });
-    const weights = compressed.tensors
+    const weights = reports.get(start)!
       .filter((t) => t.mode === "weight" && !/[*?]/.test(t.name))
       .sort((a, b) => b.originalBytes - a.originalBytes);
     let current = start;
