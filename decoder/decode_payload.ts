@@ -206,7 +206,7 @@ export function decodeBlockRow(
   limits: DecodeLimits = {},
 ): DecodedBlockRow {
   validatePayloadParams(params, limits);
-  const plan = scanPlan(params.shape, params.scanOrder);
+  const plan = scanPlan(params.shape, params.scanOrder, false);
   const blockRows = plan.blockRowStarts.length;
   if (!Number.isInteger(j) || j < 0 || j >= blockRows) {
     throw new RangeError(`Block row ${j} is not in 0..${blockRows - 1}`);
@@ -232,10 +232,10 @@ export function decodeBlockRow(
   const firstRow = j * bh;
   const rows = Math.min(plan.height, firstRow + bh) - firstRow;
   const n = plan.height * plan.width;
-  const coded = new Int32Array(n);
+  // As in decodePayload: with DQ each coded level is overwritten by its level in one array.
   const levels = new Int32Array(n);
-  decodeBlockRowLevels(dec, head, params, plan, j, state, coded, levels);
-  const region = (params.dqFlag ? levels : coded).slice(
+  decodeBlockRowLevels(dec, head, params, plan, j, state, levels, levels);
+  const region = levels.slice(
     firstRow * plan.width,
     (firstRow + rows) * plan.width,
   );
