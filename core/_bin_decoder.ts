@@ -1,9 +1,18 @@
-// The binary arithmetic decoder (HEVC-style, 9-bit range). Shared by every payload decoder.
+// The binary arithmetic decoder of CODING.md section 1 (9-bit range). Shared by every payload
+// decoder; the payload decoder's hot loop inlines the same steps.
 import { DecodeError } from "./errors.ts";
-import { type ContextStates, lpsAndMps, updateContext } from "./context_model.ts";
+import {
+  type ContextStates,
+  lpsRange,
+  mostProbableSymbol,
+  updateContext,
+} from "./context_model.ts";
 
-/** Bytes that may be read past the end of the payload (as zeros) before it counts as truncated. */
-const OVERRUN_SLACK = 2;
+/**
+ * Bytes that may be read past the end of the payload (as zeros) before it counts as truncated:
+ * a conforming payload never reads past its end, and two bytes cover the largest look-ahead.
+ */
+export const OVERRUN_SLACK = 2;
 
 /** The arithmetic decoder state over one payload. */
 export class BinDecoder {
@@ -12,8 +21,11 @@ export class BinDecoder {
   readonly end: number;
   /** Next byte to read. */
   pos: number;
+  /** V: the stream bits not yet consumed, compared with R·2^7. */
   value = 0;
+  /** R: the range, 256..510. */
   range = 510;
+  /** B: −8..−1; B + 8 low bits of V still wait for the next byte. */
   bitsNeeded = -8;
 
   /**
@@ -42,36 +54,33 @@ export class BinDecoder {
     return 0;
   }
 
-  /** Decodes one context-coded bin and adapts the context. */
-  decodeBin(s: ContextStates, ctx: number): number {
-    const lm = lpsAndMps(s, ctx, this.range);
-    const lps = lm & 0x1ff;
-    let bin = lm >> 9;
-    this.range -= lps;
-    const scaled = this.range << 7;
-    if (this.value < scaled) {
-      if (this.range < 256) this.renormalizeOnce();
-    } else {
+  /** Decodes one context-coded bin and adapts the context (CODING.md 1.3). */
+  decodeBin(st: ContextStates, ctx: number): number {
+    const lps = lpsRange(st, ctx, this.range);
+    const mps = this.range - lps;
+    let bin = mostProbableSymbol(st, ctx);
+    if (this.value >= mps << 7) {
       bin ^= 1;
-      let shift = 0;
-      let r = lps;
-      while (r < 256) {
-        r <<= 1;
-        shift++;
-      }
-      this.value = (this.value - scaled) << shift;
-      this.range = r;
-      this.bitsNeeded += shift;
+      this.value -= mps << 7;
+      this.range = lps;
+    } else {
+      this.range = mps;
+    }
+    const t = Math.clz32(this.range) - 23;
+    if (t > 0) {
+      this.range <<= t;
+      this.value <<= t;
+      this.bitsNeeded += t;
       if (this.bitsNeeded >= 0) {
         this.value += this.readByte() << this.bitsNeeded;
         this.bitsNeeded -= 8;
       }
     }
-    updateContext(s, ctx, bin);
+    updateContext(st, ctx, bin);
     return bin;
   }
 
-  /** Decodes one bypass bin. */
+  /** Decodes one bypass bin (CODING.md 1.4). */
   decodeBypass(): number {
     this.value <<= 1;
     if (++this.bitsNeeded >= 0) {
@@ -93,28 +102,24 @@ export class BinDecoder {
     return x;
   }
 
-  /** Decodes the terminating bin. */
+  /** Decodes the terminating bin (CODING.md 1.6). */
   decodeTerminate(): number {
     this.range -= 2;
-    const scaled = this.range << 7;
-    if (this.value >= scaled) return 1;
-    if (this.range < 256) this.renormalizeOnce();
+    if (this.value >= this.range << 7) return 1;
+    if (this.range < 256) {
+      this.range <<= 1;
+      this.value <<= 1;
+      if (++this.bitsNeeded === 0) {
+        this.bitsNeeded = -8;
+        this.value += this.readByte();
+      }
+    }
     return 0;
   }
 
-  /** One renormalisation step after an MPS: doubles range and value, reading a byte when due. */
-  private renormalizeOnce(): void {
-    this.range <<= 1;
-    this.value <<= 1;
-    if (++this.bitsNeeded === 0) {
-      this.bitsNeeded = -8;
-      this.value |= this.readByte();
-    }
-  }
-
   /**
-   * After a terminating bin of 1: checks the stop bit and alignment, and returns the number of
-   * payload bytes consumed.
+   * After a terminating bin of 1: checks the stop bit and padding (CODING.md 1.7), and returns
+   * the number of payload bytes consumed.
    */
   finish(): number {
     const consumed = this.pos - this.start;
@@ -132,14 +137,14 @@ export class BinDecoder {
     return consumed;
   }
 
-  /** Bit position P of the decoder (0 right after initialisation, +1 per shift). */
+  /** Bit position P of the decoder (CODING.md 1.8: 0 after initialisation, +1 per shift). */
   bitPosition(): number {
-    return 8 * (this.pos - this.start) - 16 + 8 + this.bitsNeeded;
+    return 8 * (this.pos - this.start) - 8 + this.bitsNeeded;
   }
 
   /**
-   * Restarts the decoder at bit position `p` with the entry point's `value8` (range 256), as for
-   * random access to a block row.
+   * Restarts the decoder at bit position `p` with an entry point's `value8` and range 256, for
+   * random access to a block row (CODING.md 1.9).
    */
   seek(p: number, value8: number): void {
     const b = p + 9;
@@ -151,11 +156,11 @@ export class BinDecoder {
       bytesRead = b >> 3;
       this.bitsNeeded = -1;
     }
-    if (bytesRead > this.end - this.start || bytesRead < 1) {
+    if (!(bytesRead >= 2 && bytesRead <= this.end - this.start) || !(value8 >= 0 && value8 < 256)) {
       throw new DecodeError(
         "corrupt",
         "Entry point lies outside the payload",
-        this.start + bytesRead,
+        this.start + Math.max(0, Math.min(bytesRead, this.end - this.start)),
       );
     }
     this.pos = this.start + bytesRead;

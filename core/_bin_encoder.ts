@@ -1,13 +1,25 @@
-// The binary arithmetic encoder (HEVC-style, 9-bit range, byte-wise carry propagation).
-import { type ContextStates, lpsAndMps, updateContext } from "./context_model.ts";
+// The binary arithmetic encoder of CODING.md section 2 (9-bit range, byte output with carry
+// propagation through held-back 0xFF bytes, HM-style flush). All registers fit in int32: L stays
+// below 2^29 (CODING.md 2.1 keeps at least 5 free bits).
+import {
+  type ContextStates,
+  lpsRange,
+  mostProbableSymbol,
+  updateContext,
+} from "./context_model.ts";
 
 /** The arithmetic encoder state, writing into a growable byte buffer. */
 export class BinEncoder {
+  /** L: low end of the interval. */
   private low = 0;
+  /** R: range, 256..510. */
   range = 510;
-  private bitsLeft = 23;
-  private bufferedByte = 0xff;
-  private numBufferedBytes = 0;
+  /** F: bit positions of L not yet occupied. */
+  private free = 23;
+  /** Y: the first held-back byte. */
+  private held = 0;
+  /** C: number of held-back bytes. */
+  private heldCount = 0;
   private out: Uint8Array<ArrayBuffer>;
   private length = 0;
   /** Total renormalisation and bypass shifts so far: the decoder's bit position P. */
@@ -27,63 +39,55 @@ export class BinEncoder {
     this.out[this.length++] = b;
   }
 
-  private writeOut(): void {
-    const shift = 24 - this.bitsLeft;
-    const leadByte = Math.floor(this.low / 2 ** shift);
-    this.bitsLeft += 8;
-    this.low %= 2 ** (32 - this.bitsLeft);
-    if (leadByte === 0xff) {
-      this.numBufferedBytes++;
-    } else if (this.numBufferedBytes > 0) {
-      const carry = leadByte >> 8;
-      this.writeByte((this.bufferedByte + carry) & 0xff);
+  /** emit_byte of CODING.md 2.4. */
+  private emitByte(): void {
+    const lead = this.low >> (24 - this.free);
+    this.free += 8;
+    this.low &= (1 << (32 - this.free)) - 1;
+    if (lead === 0xff) {
+      this.heldCount++;
+    } else if (this.heldCount > 0) {
+      const carry = lead >> 8;
+      this.writeByte((this.held + carry) & 0xff);
       const fill = (0xff + carry) & 0xff;
-      while (this.numBufferedBytes > 1) {
-        this.writeByte(fill);
-        this.numBufferedBytes--;
-      }
-      this.bufferedByte = leadByte & 0xff;
+      for (; this.heldCount > 1; this.heldCount--) this.writeByte(fill);
+      this.held = lead & 0xff;
     } else {
-      this.numBufferedBytes = 1;
-      this.bufferedByte = leadByte;
+      this.held = lead;
+      this.heldCount = 1;
     }
   }
 
-  private shiftLow(n: number): void {
-    this.low *= 2 ** n;
-    this.bitsLeft -= n;
-    this.shifts += n;
-    if (this.bitsLeft < 12) this.writeOut();
-  }
-
-  /** Encodes one context-coded bin and adapts the context. */
-  encodeBin(s: ContextStates, ctx: number, bin: number): void {
-    const lm = lpsAndMps(s, ctx, this.range);
-    const lps = lm & 0x1ff;
+  /** Encodes one context-coded bin and adapts the context (CODING.md 2.2). */
+  encodeBin(st: ContextStates, ctx: number, bin: number): void {
+    const lps = lpsRange(st, ctx, this.range);
     this.range -= lps;
-    if (bin !== lm >> 9) {
-      let n = 0;
-      let r = lps;
-      while (r < 256) {
-        r <<= 1;
-        n++;
+    if (bin === mostProbableSymbol(st, ctx)) {
+      if (this.range < 256) {
+        this.range <<= 1;
+        this.low <<= 1;
+        this.free--;
+        this.shifts++;
+        if (this.free < 12) this.emitByte();
       }
+    } else {
+      const t = Math.clz32(lps) - 23;
       this.low += this.range;
-      this.range = r;
-      this.shiftLow(n);
-    } else if (this.range < 256) {
-      this.range <<= 1;
-      this.shiftLow(1);
+      this.range = lps << t;
+      this.low <<= t;
+      this.free -= t;
+      this.shifts += t;
+      if (this.free < 12) this.emitByte();
     }
-    updateContext(s, ctx, bin);
+    updateContext(st, ctx, bin);
   }
 
-  /** Encodes one bypass bin. */
+  /** Encodes one bypass bin (CODING.md 2.3). */
   encodeBypass(bin: number): void {
-    this.low = this.low * 2 + (bin ? this.range : 0);
-    this.bitsLeft--;
+    this.low = (this.low << 1) + (bin ? this.range : 0);
+    this.free--;
     this.shifts++;
-    if (this.bitsLeft < 12) this.writeOut();
+    if (this.free < 12) this.emitByte();
   }
 
   /** Encodes the `n` (≤ 31) low bits of `x`, most significant first, as bypass bins. */
@@ -91,56 +95,45 @@ export class BinEncoder {
     for (let i = n - 1; i >= 0; i--) this.encodeBypass(Math.floor(x / 2 ** i) & 1);
   }
 
-  /** Encodes the terminating bin. */
+  /** Encodes the terminating bin (CODING.md 2.5). */
   encodeTerminate(bin: number): void {
     this.range -= 2;
     if (bin) {
-      this.low += this.range;
-      this.low *= 2 ** 7;
-      this.range = 2 << 7;
-      this.bitsLeft -= 7;
-    } else if (this.range < 256) {
-      this.low *= 2;
+      this.low = (this.low + this.range) << 7;
+      this.range = 256;
+      this.free -= 7;
+    } else if (this.range >= 256) {
+      return;
+    } else {
+      this.low <<= 1;
       this.range <<= 1;
-      this.bitsLeft--;
+      this.free--;
       this.shifts++;
     }
-    if (this.bitsLeft < 12) this.writeOut();
+    if (this.free < 12) this.emitByte();
   }
 
   /**
-   * Flushes after a terminating bin of 1, writes the stop bit and zero padding, and returns the
-   * payload.
+   * Flushes after a terminating bin of 1 (CODING.md 2.6): the stop bit and zero padding, and
+   * returns the payload.
    */
   finish(): Uint8Array<ArrayBuffer> {
-    if (Math.floor(this.low / 2 ** (32 - this.bitsLeft)) > 0) {
-      this.writeByte((this.bufferedByte + 1) & 0xff);
-      while (this.numBufferedBytes > 1) {
-        this.writeByte(0x00);
-        this.numBufferedBytes--;
-      }
-      this.low -= 2 ** (32 - this.bitsLeft);
+    if ((this.low >> (32 - this.free)) !== 0) {
+      this.writeByte((this.held + 1) & 0xff);
+      for (; this.heldCount > 1; this.heldCount--) this.writeByte(0x00);
+      this.low -= 1 << (32 - this.free);
     } else {
-      if (this.numBufferedBytes > 0) this.writeByte(this.bufferedByte);
-      while (this.numBufferedBytes > 1) {
-        this.writeByte(0xff);
-        this.numBufferedBytes--;
-      }
+      if (this.heldCount > 0) this.writeByte(this.held);
+      for (; this.heldCount > 1; this.heldCount--) this.writeByte(0xff);
     }
-    // The remaining 24 - bitsLeft bits of low (above bit 8), then the stop bit, then padding.
-    const nBits = 24 - this.bitsLeft;
-    let acc = Math.floor(this.low / 2 ** 8);
-    let accBits = nBits;
-    acc = acc * 2 + 1;
-    accBits++;
-    const pad = (8 - (accBits & 7)) & 7;
-    acc *= 2 ** pad;
-    accBits += pad;
-    for (let i = accBits - 8; i >= 0; i -= 8) this.writeByte(Math.floor(acc / 2 ** i) & 0xff);
+    this.low = ((this.low >> 8) << 1) + 1;
+    this.free--;
+    const m = 24 - this.free;
+    for (let i = 0; i < m; i += 8) this.writeByte(((this.low << (32 - m)) >>> (24 - i)) & 0xff);
     return this.out.slice(0, this.length);
   }
 
-  /** Sets the range register to 256 (at block-row starts; no flush). */
+  /** Sets the range register to 256 (block-row starts; no flush, CODING.md 2.7). */
   resetRange(): void {
     this.range = 256;
   }

@@ -1,182 +1,174 @@
 /**
- * The adaptive probability estimator of each context ("context model"): two probability states
- * with different adaptation rates, the LPS sub-range they give for the current 9-bit range, and
- * the estimated cost of a bin for rate-distortion decisions.
+ * The probability estimator of each context ("context model"), CODING.md section 3: a coarse
+ * sub-state `a` and a fine sub-state `b` whose sum `s = b + 16·a` is a log-domain measure of how
+ * probable a 1 is, moved after every bin by the table-driven steps of one of nine estimator
+ * parameter sets. The LPS sub-range and the bin cost are read from tables indexed by `s`.
  *
- * Every context starts at p = ½. Its adaptation rates come from one of nine estimator parameter
- * sets: set 0 is the default, sets 1..8 are selected per context by the encoder and signalled by
- * the eco flags at the start of a payload.
+ * Set 0 is the default; sets 1..8 are chosen per context by the encoder and signalled by the eco
+ * flags at the start of a payload.
  *
  * @module
  */
+import { ADAPTATION_STEP, BIN_COST, ESTIMATOR_PARAMETER_SETS, LPS_RANGE } from "./_tables.ts";
 
-/**
- * The nine estimator parameter sets, as `[shiftA, shiftB]` adaptation rates: a state moves
- * `1 / 2^shift` of the way towards each coded bin.
- */
-export const ESTIMATOR_PARAMETER_SETS: readonly (readonly [number, number])[] = [
-  [4, 7],
-  [1, 4],
-  [1, 5],
-  [2, 5],
-  [2, 6],
-  [3, 6],
-  [3, 7],
-  [4, 8],
-  [5, 8],
-];
+export { ESTIMATOR_PARAMETER_SETS };
 
 /** Number of estimator parameter sets (the default plus eight selectable ones). */
-export const ESTIMATOR_SET_COUNT = ESTIMATOR_PARAMETER_SETS.length;
+export const ESTIMATOR_SET_COUNT = 9;
 
-const HALF = 1 << 14;
-const ONE = 0x7fff;
+/** Initial coarse sub-state `a0` of each parameter set. */
+const A0 = Int16Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[2]);
+/** Initial fine sub-state `b0` of each parameter set. */
+const B0 = Int16Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[3]);
+
+/** The cost of a bypass bin in the units of {@linkcode binCost} (one bit). */
+export const BYPASS_COST = 1 << 15;
 
 /**
- * The states of a group of contexts, stored in typed arrays so that coding loops touch no
- * objects. `stateA`/`stateB` are 15-bit probabilities that the bin is 1.
+ * The states of a group of contexts, in typed arrays so that coding loops touch no objects.
+ *
+ * @example A fresh context codes with p = ½ and MPS 1
+ * ```ts
+ * import { ContextStates, lpsRange, mostProbableSymbol } from "./context_model.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const ctx = new ContextStates(1);
+ * assert.equal(mostProbableSymbol(ctx, 0), 1);
+ * assert.equal(lpsRange(ctx, 0, 510), 228);
+ * assert.equal(lpsRange(ctx, 0, 256), 128);
+ * ```
  */
 export class ContextStates {
-  /** Fast-adapting state per context. */
-  readonly stateA: Uint16Array<ArrayBuffer>;
-  /** Slow-adapting state per context. */
-  readonly stateB: Uint16Array<ArrayBuffer>;
-  /** Adaptation shift of `stateA` per context. */
-  readonly shiftA: Uint8Array<ArrayBuffer>;
-  /** Adaptation shift of `stateB` per context. */
-  readonly shiftB: Uint8Array<ArrayBuffer>;
-  /** Estimator parameter set index per context. */
+  /** Both sub-states of every context: `a` in the first half, `b` in the second. */
+  readonly states: Int16Array<ArrayBuffer>;
+  /** Coarse sub-state per context. */
+  readonly a: Int16Array<ArrayBuffer>;
+  /** Fine sub-state per context. */
+  readonly b: Int16Array<ArrayBuffer>;
+  /** Adaptation shift of `a` per context (`ka` of its parameter set). */
+  readonly ka: Uint8Array<ArrayBuffer>;
+  /** Adaptation shift of `b` per context (`kb` of its parameter set). */
+  readonly kb: Uint8Array<ArrayBuffer>;
+  /** Estimator parameter set per context. */
   readonly parameterSet: Uint8Array<ArrayBuffer>;
 
   /**
-   * Creates `count` contexts in their initial state with the default parameter set.
+   * Creates `count` contexts in the default set and state.
    *
    * @param count Number of contexts.
    */
   constructor(count: number) {
-    this.stateA = new Uint16Array(count);
-    this.stateB = new Uint16Array(count);
-    this.shiftA = new Uint8Array(count);
-    this.shiftB = new Uint8Array(count);
+    this.states = new Int16Array(2 * count);
+    this.a = this.states.subarray(0, count);
+    this.b = this.states.subarray(count);
+    this.ka = new Uint8Array(count).fill(ESTIMATOR_PARAMETER_SETS[0]![0]);
+    this.kb = new Uint8Array(count).fill(ESTIMATOR_PARAMETER_SETS[0]![1]);
     this.parameterSet = new Uint8Array(count);
-    for (let i = 0; i < count; i++) this.setParameterSet(i, 0);
-    this.reset();
   }
 
   /** Number of contexts. */
   get count(): number {
-    return this.stateA.length;
+    return this.a.length;
   }
 
   /**
-   * Selects the estimator parameter set of one context.
+   * Gives one context a parameter set and that set's initial state (`init` of CODING.md 3.2).
    *
    * @param ctx Context index.
    * @param set Parameter set index in 0..8.
    */
-  setParameterSet(ctx: number, set: number): void {
-    const pair = ESTIMATOR_PARAMETER_SETS[set];
-    if (pair === undefined) throw new RangeError(`Estimator parameter set ${set} is not in 0..8`);
+  init(ctx: number, set: number): void {
+    const p = ESTIMATOR_PARAMETER_SETS[set];
+    if (p === undefined) throw new RangeError(`Estimator parameter set ${set} is not in 0..8`);
     this.parameterSet[ctx] = set;
-    this.shiftA[ctx] = pair[0];
-    this.shiftB[ctx] = pair[1];
+    this.ka[ctx] = p[0];
+    this.kb[ctx] = p[1];
+    this.a[ctx] = p[2];
+    this.b[ctx] = p[3];
   }
 
-  /** Returns every context to p = ½, keeping its parameter set. */
+  /**
+   * Copies the sub-states of `other`, a group of as many contexts with the same parameter sets.
+   *
+   * @param other The contexts to copy.
+   */
+  copyStatesFrom(other: ContextStates): void {
+    this.states.set(other.states);
+  }
+
+  /** Returns every context to the initial state of its parameter set (block-row starts). */
   reset(): void {
-    this.stateA.fill(HALF);
-    this.stateB.fill(HALF);
+    const set = this.parameterSet;
+    for (let c = 0; c < set.length; c++) {
+      this.a[c] = A0[set[c]!]!;
+      this.b[c] = B0[set[c]!]!;
+    }
   }
 }
 
 /**
- * Returns the LPS sub-range of context `ctx` for the current range, and in bit 9 its MPS:
- * `(mps << 9) | lps`.
+ * The combined state `s = b + 16·a` of a context.
  *
- * @param s Context states.
+ * @param st Context states.
  * @param ctx Context index.
- * @param range Current range (256..510).
- * @returns `(mps << 9) | lpsRange`.
+ * @returns The combined state.
  */
-export function lpsAndMps(s: ContextStates, ctx: number, range: number): number {
-  let q = ((s.stateA[ctx]! + s.stateB[ctx]!) >> 8) & 0xff;
-  const mps = q >> 7;
-  if (mps) q ^= 0xff;
-  return (mps << 9) | lpsRange(q, range);
+export function combinedState(st: ContextStates, ctx: number): number {
+  return st.b[ctx]! + (st.a[ctx]! << 4);
 }
 
 /**
- * LPS sub-range for the 7-bit LPS probability `q` (0..127) and the current range.
+ * The most probable symbol of a context: 1 when `s ≥ 0`.
  *
- * @param q LPS probability in units of 1/256.
- * @param range Current range (256..510).
+ * @param st Context states.
+ * @param ctx Context index.
+ * @returns 0 or 1.
+ */
+export function mostProbableSymbol(st: ContextStates, ctx: number): number {
+  return combinedState(st, ctx) >= 0 ? 1 : 0;
+}
+
+/**
+ * The LPS sub-range of a context for the current range: `lps_range_table[(R >> 5) & 7][|s >> 7|]`.
+ *
+ * @param st Context states.
+ * @param ctx Context index.
+ * @param range Current range, 256..510.
  * @returns The LPS sub-range.
  */
-export function lpsRange(q: number, range: number): number {
-  return (((q >> 2) * (range >> 5)) >> 1) + 4;
-}
-
-/** Renormalisation shift after an LPS, indexed by the LPS sub-range (1..511). */
-export const RENORM_SHIFT: Readonly<Uint8Array> = (() => {
-  const t = new Uint8Array(512);
-  for (let i = 0; i < 512; i++) {
-    let r = Math.max(i, 1);
-    let n = 0;
-    while (r < 256) {
-      r <<= 1;
-      n++;
-    }
-    t[i] = n;
-  }
-  return t;
-})();
-
-/**
- * One state of a context moved towards the coded bin by `1 / 2^shift`.
- *
- * @param state 15-bit probability of a 1.
- * @param shift Adaptation shift.
- * @param bin The coded bin.
- * @returns The new state.
- */
-export function adapt(state: number, shift: number, bin: number): number {
-  return state - (state >> shift) + ((ONE * bin) >> shift);
+export function lpsRange(st: ContextStates, ctx: number, range: number): number {
+  const i = combinedState(st, ctx) >> 7;
+  return LPS_RANGE[((i < 0 ? -i : i) << 3) | ((range >> 5) & 7)]!;
 }
 
 /**
- * Moves both states of context `ctx` towards the coded bin.
+ * Moves a context's sub-states after coding `bin` (CODING.md 3.4).
  *
- * @param s Context states.
+ * @param st Context states.
  * @param ctx Context index.
  * @param bin The coded bin, 0 or 1.
  */
-export function updateContext(s: ContextStates, ctx: number, bin: number): void {
-  const a = s.stateA[ctx]!;
-  const b = s.stateB[ctx]!;
-  const shA = s.shiftA[ctx]!;
-  const shB = s.shiftB[ctx]!;
-  s.stateA[ctx] = adapt(a, shA, bin);
-  s.stateB[ctx] = adapt(b, shB, bin);
+export function updateContext(st: ContextStates, ctx: number, bin: number): void {
+  const a = st.a[ctx]!;
+  const b = st.b[ctx]!;
+  if (bin) {
+    st.a[ctx] = a + (ADAPTATION_STEP[16 + (a >> 3)]! >> st.ka[ctx]!);
+    st.b[ctx] = b + (ADAPTATION_STEP[16 + (b >> 7)]! >> st.kb[ctx]!);
+  } else {
+    st.a[ctx] = a - (ADAPTATION_STEP[16 + (-a >> 3)]! >> st.ka[ctx]!);
+    st.b[ctx] = b - (ADAPTATION_STEP[16 + (-b >> 7)]! >> st.kb[ctx]!);
+  }
 }
 
-/** Cost in bits of coding a bin whose probability (of the bin value) is `k / 256`. */
-const COST_BITS: Float64Array = (() => {
-  const t = new Float64Array(257);
-  for (let k = 1; k <= 256; k++) t[k] = -Math.log2(k / 256);
-  t[0] = t[1]!;
-  return t;
-})();
-
 /**
- * Estimated cost in bits of coding `bin` with context `ctx` in its current state, as used by
- * the rate-distortion quantisers.
+ * The cost of coding `bin` with a context in its current state, in units of 2^-15 bit
+ * (`bin_cost_table`, CODING.md 3.7): the rate measure of the encoders.
  *
- * @param s Context states.
+ * @param st Context states.
  * @param ctx Context index.
  * @param bin The bin value.
- * @returns Estimated bits.
+ * @returns The cost, an integer.
  */
-export function binCost(s: ContextStates, ctx: number, bin: number): number {
-  const p1 = (s.stateA[ctx]! + s.stateB[ctx]!) >> 8; // probability of 1, 8 bits
-  return COST_BITS[bin ? p1 + 1 : 256 - p1]!;
+export function binCost(st: ContextStates, ctx: number, bin: number): number {
+  return BIN_COST[((512 + (combinedState(st, ctx) >> 3)) << 1) | bin]!;
 }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { SyntaxVariant } from "./syntax.ts";
 
 /** A tensor's matrix view and the order in which the coder visits its elements. */
 export interface ScanPlan {
@@ -141,4 +142,16 @@ export function scanPlan(
     }
   }
   return { height, width, effectiveScanOrder: effective, blockSize: b, order, blockRowStarts };
+}
+
+/**
+ * Whether the range is set to 256 before block row 0 (CODING.md 6.1 step 5): for every block scan
+ * in the first edition, only with more than one block row in the second.
+ *
+ * @param plan The scan plan.
+ * @param syntax The syntax variant.
+ * @returns True where the reset happens.
+ */
+export function rangeResetBeforeFirstRow(plan: ScanPlan, syntax: SyntaxVariant): boolean {
+  return plan.effectiveScanOrder > 0 && (syntax === "nnc1" || plan.blockRowStarts.length > 1);
 }

@@ -86,6 +86,8 @@ export interface ContextLayout {
   readonly rem: number;
   /** Number of remainder-prefix contexts. */
   readonly remCount: number;
+  /** Number of greater-than flags. */
+  readonly numGtx: number;
   /** Contexts that carry eco flags (all of the above). */
   readonly total: number;
 }
@@ -120,12 +122,18 @@ export function contextLayout(
   const gtx = sign + 3;
   const rem = gtx + 2 * numGtxFlags;
   const remCount = syntax === "nnc1" ? 32 : 31;
-  return { sig: 0, sign, gtx, rem, remCount, total: rem + remCount };
+  return { sig: 0, sign, gtx, rem, remCount, numGtx: numGtxFlags, total: rem + remCount };
 }
+
+/**
+ * Contexts of a DeepCABAC-2020 stream: one pool for the whole stream, laid out as a first-edition
+ * payload without DQ for each tensor's N; 6 + 2·19 + 32 covers N ≤ 19 (CODING.md 8.2).
+ */
+export const DC2020_CONTEXTS = 76;
 
 /** Class of the previous level for context selection: 0 if zero, 1 if negative, 2 if positive. */
 export function neighbourClass(previous: number): number {
-  return previous === 0 ? 0 : previous < 0 ? 1 : 2;
+  return previous > 0 ? 2 : previous >>> 31;
 }
 
 /** An entry point: where a block row starts in the payload, as the reference records it. */

@@ -7,7 +7,7 @@
 import { BinDecoder } from "../core/_bin_decoder.ts";
 import { ContextStates } from "../core/context_model.ts";
 import { DecodeError } from "../core/errors.ts";
-import { contextLayout, neighbourClass } from "../core/syntax.ts";
+import { contextLayout, DC2020_CONTEXTS, neighbourClass } from "../core/syntax.ts";
 
 /** One tensor of a DeepCABAC-2020 stream. */
 export interface Dc2020Tensor {
@@ -31,6 +31,8 @@ export interface Dc2020Stream {
 
 const DIMS_BY_CODE = [1, 2, 4, -1] as const;
 const DEFAULT_MAX_ELEMENTS = 2 ** 28;
+/** Longest remainder prefix of a 32-bit level (CODING.md 5.2: e ≤ 30). */
+const MAX_REMAINDER_PREFIX = 30;
 
 /**
  * Decodes `tensorCount` tensors from a DeepCABAC-2020 stream. The stream does not carry the
@@ -48,8 +50,9 @@ export function decodeDc2020(
   maxElements = DEFAULT_MAX_ELEMENTS,
 ): Dc2020Stream {
   const dec = new BinDecoder(data);
-  let ctx: ContextStates | null = null;
-  let layoutGtx = -1;
+  // One pool of contexts for the whole stream, never reset (CODING.md 8.2): its layout is that
+  // of a first-edition payload without DQ for the current tensor's N, so REM moves with N.
+  const ctx = new ContextStates(DC2020_CONTEXTS);
   const tensors: Dc2020Tensor[] = [];
   for (let t = 0; t < tensorCount; t++) {
     const numGtx = dec.decodeBypassBits(4) + 4;
@@ -72,11 +75,6 @@ export function decodeDc2020(
         dec.pos,
       );
     }
-    if (ctx === null || numGtx !== layoutGtx) {
-      // Contexts persist across tensors; a change of the flag count starts a new set.
-      layoutGtx = numGtx;
-      ctx = new ContextStates(contextLayout(numGtx, false, "nnc1").total);
-    }
     const layout = contextLayout(numGtx, false, "nnc1");
     const width = ndim === 1 ? 1 : n / shape[0]!;
     const levels = new Int32Array(n);
@@ -94,13 +92,16 @@ export function decodeDc2020(
           magnitude++;
         }
         if (g === numGtx) {
-          let k = 0;
-          while (dec.decodeBin(ctx, layout.rem + Math.min(k, layout.remCount - 1))) {
-            if (++k > 31) {
+          let e = 0;
+          while (dec.decodeBin(ctx, layout.rem + e)) {
+            if (++e > MAX_REMAINDER_PREFIX) {
               throw new DecodeError("corrupt", "Level remainder prefix is too long", dec.pos);
             }
           }
-          magnitude += 2 ** k - 1 + dec.decodeBypassBits(k);
+          magnitude += 2 ** e - 1 + dec.decodeBypassBits(e);
+          if (magnitude > 2 ** 31 - 1 + negative) {
+            throw new DecodeError("corrupt", "Level does not fit in 32 bits", dec.pos);
+          }
         }
         level = negative ? -magnitude : magnitude;
       }

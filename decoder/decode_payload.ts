@@ -3,17 +3,19 @@
  *
  * @module
  */
-import { BinDecoder } from "../core/_bin_decoder.ts";
-import { adapt, ContextStates, lpsRange, RENORM_SHIFT } from "../core/context_model.ts";
+import { BinDecoder, OVERRUN_SLACK } from "../core/_bin_decoder.ts";
+import { ADAPTATION_STEP, LPS_RANGE } from "../core/_tables.ts";
+import { ContextStates } from "../core/context_model.ts";
 import { DQ_NEXT_STATE } from "../core/dependent_quantization.ts";
 import { DecodeError } from "../core/errors.ts";
-import { type ScanPlan, scanPlan } from "../core/scan.ts";
+import { rangeResetBeforeFirstRow, type ScanPlan, scanPlan } from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
 import {
   type ContextLayout,
   contextLayout,
   type EntryPoint,
   MAX_GTX_FLAGS,
+  neighbourClass,
   type PayloadParams,
 } from "../core/syntax.ts";
 
@@ -56,7 +58,8 @@ export interface DecodedPayload {
 }
 
 const DEFAULT_MAX_ELEMENTS = 2 ** 28;
-const MAX_REMAINDER_PREFIX = 31;
+/** Longest remainder prefix of a 32-bit level (CODING.md 5.2: e ≤ 30). */
+const MAX_REMAINDER_PREFIX = 30;
 
 /** Checks payload parameters that come from an untrusted header. */
 export function validatePayloadParams(params: PayloadParams, limits: DecodeLimits = {}): number {
@@ -141,7 +144,7 @@ export function decodePayload(
       entryPoints.push({ bitOffsetDelta: p - lastP, value8: dec.value >> 7, dqState: state });
       lastP = p;
     }
-    state = decodeBlockRowLevels(dec, head, params, plan, br, state, coded, levels);
+    state = decodeBlockRowLevels(dec, head, params, plan, br, state, coded, levels, 0);
   }
   finishPayload(dec);
   return {
@@ -231,15 +234,10 @@ export function decodeBlockRow(
   const bh = plan.blockSize === 0 ? plan.height : plan.blockSize;
   const firstRow = j * bh;
   const rows = Math.min(plan.height, firstRow + bh) - firstRow;
-  const n = plan.height * plan.width;
   // As in decodePayload: with DQ each coded level is overwritten by its level in one array.
-  const levels = new Int32Array(n);
-  decodeBlockRowLevels(dec, head, params, plan, j, state, levels, levels);
-  const region = levels.slice(
-    firstRow * plan.width,
-    (firstRow + rows) * plan.width,
-  );
-  return { firstRow, rows, levels: region, recon: reconstruct(region, head.step) };
+  const levels = new Int32Array(rows * plan.width);
+  decodeBlockRowLevels(dec, head, params, plan, j, state, levels, levels, firstRow * plan.width);
+  return { firstRow, rows, levels, recon: reconstruct(levels, head.step) };
 }
 
 /** What precedes the levels: the qp, the row-skip flags and the estimator sets. */
@@ -248,10 +246,14 @@ interface PayloadHead {
   readonly step: number | null;
   readonly rowSkip: Uint8Array | null;
   readonly layout: ContextLayout;
+  readonly numGtx: number;
   readonly ctx: ContextStates;
 }
 
-/** Decodes the qp offset, the row-skip flags and the eco flags, up to the first level. */
+/**
+ * Decodes the qp offset, the row-skip flags and the eco flags, then applies the range reset
+ * before block row 0 (CODING.md 6.1 steps 2–5).
+ */
 function readPayloadHead(dec: BinDecoder, params: PayloadParams, plan: ScanPlan): PayloadHead {
   let qp: number | null = null;
   let step: number | null = null;
@@ -282,14 +284,17 @@ function readPayloadHead(dec: BinDecoder, params: PayloadParams, plan: ScanPlan)
   const ctx = new ContextStates(layout.total);
   const ecoCtx = new ContextStates(1);
   for (let c = 0; c < layout.total; c++) {
-    if (dec.decodeBin(ecoCtx, 0)) ctx.setParameterSet(c, dec.decodeBypassBits(3) + 1);
+    if (dec.decodeBin(ecoCtx, 0)) ctx.init(c, dec.decodeBypassBits(3) + 1);
   }
-  const blockRows = plan.blockRowStarts.length;
-  if (plan.effectiveScanOrder > 0 && (params.syntax === "nnc1" || blockRows > 1)) dec.range = 256;
-  return { qp, step, rowSkip, layout, ctx };
+  if (rangeResetBeforeFirstRow(plan, params.syntax)) dec.range = 256;
+  return { qp, step, rowSkip, layout, numGtx: params.numGtxFlags, ctx };
 }
 
-/** Decodes the levels of block row `br` into `coded` (and `levels` with DQ); returns the DQ state. */
+/**
+ * Decodes the levels of block row `br` (the whole tensor for scan 0), starting with DQ state
+ * `state`, into `coded` (and the reconstruction indices into `levels` with DQ); element i of the
+ * tensor goes to index i − `base`. Returns the DQ state after the block row.
+ */
 function decodeBlockRowLevels(
   dec: BinDecoder,
   head: PayloadHead,
@@ -299,11 +304,13 @@ function decodeBlockRowLevels(
   state: number,
   coded: Int32Array,
   levels: Int32Array,
+  base: number,
 ): number {
   const { height, width, blockSize } = plan;
   const bw = blockSize === 0 ? width : blockSize;
   const bh = blockSize === 0 ? height : blockSize;
-  const dq = params.dqFlag === 1;
+  const run = runContexts(head.layout, params.numGtxFlags);
+  const dq = params.dqFlag === 1 ? levels : null;
   let previous = 0;
   const r0 = br * bh;
   const r1 = Math.min(height, r0 + bh);
@@ -311,23 +318,13 @@ function decodeBlockRowLevels(
     const c1 = Math.min(width, c0 + bw);
     for (let r = r0; r < r1; r++) {
       if (head.rowSkip !== null && head.rowSkip[r]) {
+        // A skipped segment advances DQ W times and keeps the neighbour (CODING.md 6.3).
         for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
-        previous = 0;
         continue;
       }
-      state = decodeSegment(
-        dec,
-        head.ctx,
-        head.layout,
-        params.numGtxFlags,
-        coded,
-        dq ? levels : null,
-        r * width + c0,
-        r * width + c1,
-        previous,
-        state,
-      );
-      previous = segmentPrevious;
+      const from = r * width + c0 - base;
+      state = decodeSegment(dec, head, run, coded, dq, from, from + c1 - c0, previous, state);
+      previous = coded[from + c1 - c0 - 1]!;
     }
   }
   return state;
@@ -356,20 +353,33 @@ function reconstruct(
   return f;
 }
 
-/** The last coded level of the segment most recently decoded by {@linkcode decodeSegment}. */
-let segmentPrevious = 0;
+/**
+ * After the sign, a level is a run of 1 bins ended by a 0: the greater-than flags GTX[g][sign]
+ * (g < N), then the remainder prefix REM[e]. Returns that run's contexts, the positive run first
+ * and the negative run after it. A 32-bit level has at most N + 30 ones (CODING.md 5.2).
+ */
+function runContexts(layout: ContextLayout, numGtx: number): Int32Array {
+  const length = numGtx + MAX_REMAINDER_PREFIX + 1;
+  const run = new Int32Array(2 * length);
+  for (let sign = 0; sign < 2; sign++) {
+    for (let j = 0; j < length; j++) {
+      run[sign * length + j] = j < numGtx ? layout.gtx + 2 * j + sign : layout.rem + j - numGtx;
+    }
+  }
+  return run;
+}
 
 /**
- * Decodes the levels of elements `[from, to)` (one row segment, consecutive in memory) with the
- * DeepCABAC binarisation. This is the hot loop: the engine registers live in locals and the
- * context-coded bin decode is written out for each syntax element. Returns the DQ state after
- * the segment and leaves the last level in `segmentPrevious`.
+ * Decodes the levels of elements `[from, to)` of `coded` (one row segment, consecutive in
+ * memory) with the binarisation of CODING.md 5.2. This is the hot loop: the coder registers live
+ * in locals and one inlined copy of the bin decode (CODING.md 1.3 and 3.3–3.4) serves every
+ * context-coded bin of a level: significance, sign, then the run of greater-than flags and
+ * remainder prefix. Returns the DQ state after the segment.
  */
 function decodeSegment(
   dec: BinDecoder,
-  ctx: ContextStates,
-  layout: ContextLayout,
-  numGtx: number,
+  head: PayloadHead,
+  run: Int32Array,
   coded: Int32Array,
   dqLevels: Int32Array | null,
   from: number,
@@ -377,187 +387,113 @@ function decodeSegment(
   previous: number,
   state: number,
 ): number {
-  const sA = ctx.stateA;
-  const sB = ctx.stateB;
-  const shA = ctx.shiftA;
-  const shB = ctx.shiftB;
-  const sigBase = layout.sig;
-  const signBase = layout.sign;
-  const gtxBase = layout.gtx;
-  const remBase = layout.rem;
-  const lastRem = layout.remCount - 1;
+  const A = head.ctx.a;
+  const B = head.ctx.b;
+  const KA = head.ctx.ka;
+  const KB = head.ctx.kb;
+  const sigBase = head.layout.sig;
+  const signBase = head.layout.sign;
+  const numGtx = head.numGtx;
+  const runLen = run.length >> 1;
+  const data = dec.data;
+  const end = dec.end;
   let value = dec.value;
   let range = dec.range;
   let bitsNeeded = dec.bitsNeeded;
-  const data = dec.data;
-  const safeEnd = dec.end; // below this, bytes can be read without the overrun check
   let pos = dec.pos;
-  let c = 0;
-  let bin = 0;
   for (let idx = from; idx < to; idx++) {
-    const cls = previous === 0 ? 0 : previous < 0 ? 1 : 2;
-    // --- significance flag
-    c = sigBase + (dqLevels === null ? 0 : 3 * state) + cls;
-    {
-      const sum = sA[c]! + sB[c]!;
-      let q = (sum >> 8) & 0xff;
-      bin = q >> 7;
-      if (bin) q ^= 0xff;
-      const lps = lpsRange(q, range);
+    const cls = neighbourClass(previous);
+    let c = sigBase + (dqLevels === null ? 0 : 3 * state) + cls;
+    let phase = 0; // 0 significance, 1 sign, 2 run
+    let runBase = 0;
+    let j = 0;
+    for (;;) {
+      // --- one context-coded bin with context c
+      let a = A[c]!;
+      let b = B[c]!;
+      const s = b + (a << 4);
+      let i = s >> 7;
+      if (i < 0) i = -i;
+      const lps = LPS_RANGE[(i << 3) | ((range >> 5) & 7)]!;
       range -= lps;
       const scaled = range << 7;
+      let bin: number;
       if (value < scaled) {
+        bin = s >= 0 ? 1 : 0;
         if (range < 256) {
           range <<= 1;
           value <<= 1;
           if (++bitsNeeded === 0) {
             bitsNeeded = -8;
-            value |= pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte());
+            value += pos < end ? data[pos]! : 0;
+            pos++;
           }
         }
       } else {
-        bin ^= 1;
-        const n = RENORM_SHIFT[lps]!;
-        value = (value - scaled) << n;
-        range = lps << n;
-        bitsNeeded += n;
+        bin = s >= 0 ? 0 : 1;
+        const t = Math.clz32(lps) - 23;
+        value = (value - scaled) << t;
+        range = lps << t;
+        bitsNeeded += t;
         if (bitsNeeded >= 0) {
-          value += (pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte())) <<
-            bitsNeeded;
+          value += (pos < end ? data[pos]! : 0) << bitsNeeded;
+          pos++;
           bitsNeeded -= 8;
         }
       }
-      sA[c] = adapt(sA[c]!, shA[c]!, bin);
-      sB[c] = adapt(sB[c]!, shB[c]!, bin);
+      if (bin) {
+        a += ADAPTATION_STEP[16 + (a >> 3)]! >> KA[c]!;
+        b += ADAPTATION_STEP[16 + (b >> 7)]! >> KB[c]!;
+      } else {
+        a -= ADAPTATION_STEP[16 + (-a >> 3)]! >> KA[c]!;
+        b -= ADAPTATION_STEP[16 + (-b >> 7)]! >> KB[c]!;
+      }
+      A[c] = a;
+      B[c] = b;
+      // --- what the bin means
+      if (phase === 2) {
+        if (bin === 0) break;
+        if (++j === runLen) {
+          throw new DecodeError("corrupt", "Level remainder prefix is too long", pos);
+        }
+        c = run[runBase + j]!;
+      } else if (phase === 0) {
+        if (bin === 0) break;
+        phase = 1;
+        c = signBase + cls;
+      } else {
+        phase = 2;
+        runBase = bin * runLen;
+        c = run[runBase]!;
+      }
     }
     let k = 0;
-    if (bin) {
-      // --- sign flag
-      c = signBase + cls;
-      {
-        const sum = sA[c]! + sB[c]!;
-        let q = (sum >> 8) & 0xff;
-        bin = q >> 7;
-        if (bin) q ^= 0xff;
-        const lps = lpsRange(q, range);
-        range -= lps;
-        const scaled = range << 7;
-        if (value < scaled) {
-          if (range < 256) {
-            range <<= 1;
-            value <<= 1;
-            if (++bitsNeeded === 0) {
-              bitsNeeded = -8;
-              value |= pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte());
-            }
+    if (phase === 2) {
+      let m = j + 1;
+      if (j >= numGtx) {
+        // Exp-Golomb remainder: e prefix ones, then e bypass bins (CODING.md 1.4).
+        const e = j - numGtx;
+        let suffix = 0;
+        for (let t = 0; t < e; t++) {
+          value <<= 1;
+          if (++bitsNeeded >= 0) {
+            bitsNeeded = -8;
+            value += pos < end ? data[pos]! : 0;
+            pos++;
           }
-        } else {
-          bin ^= 1;
-          const n = RENORM_SHIFT[lps]!;
-          value = (value - scaled) << n;
-          range = lps << n;
-          bitsNeeded += n;
-          if (bitsNeeded >= 0) {
-            value += (pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte())) <<
-              bitsNeeded;
-            bitsNeeded -= 8;
-          }
-        }
-        sA[c] = adapt(sA[c]!, shA[c]!, bin);
-        sB[c] = adapt(sB[c]!, shB[c]!, bin);
-      }
-      const negative = bin;
-      let magnitude = 1;
-      let g = 0;
-      // --- greater-than flags
-      for (; g < numGtx; g++) {
-        c = gtxBase + 2 * g + negative;
-        const sum = sA[c]! + sB[c]!;
-        let q = (sum >> 8) & 0xff;
-        bin = q >> 7;
-        if (bin) q ^= 0xff;
-        const lps = lpsRange(q, range);
-        range -= lps;
-        const scaled = range << 7;
-        if (value < scaled) {
-          if (range < 256) {
-            range <<= 1;
-            value <<= 1;
-            if (++bitsNeeded === 0) {
-              bitsNeeded = -8;
-              value |= pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte());
-            }
-          }
-        } else {
-          bin ^= 1;
-          const n = RENORM_SHIFT[lps]!;
-          value = (value - scaled) << n;
-          range = lps << n;
-          bitsNeeded += n;
-          if (bitsNeeded >= 0) {
-            value += (pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte())) <<
-              bitsNeeded;
-            bitsNeeded -= 8;
-          }
-        }
-        sA[c] = adapt(sA[c]!, shA[c]!, bin);
-        sB[c] = adapt(sB[c]!, shB[c]!, bin);
-        if (!bin) break;
-        magnitude++;
-      }
-      if (g === numGtx) {
-        // --- Exp-Golomb remainder: context-coded prefix, bypass suffix
-        let prefix = 0;
-        for (;;) {
-          c = remBase + (prefix < lastRem ? prefix : lastRem);
-          const sum = sA[c]! + sB[c]!;
-          let q = (sum >> 8) & 0xff;
-          bin = q >> 7;
-          if (bin) q ^= 0xff;
-          const lps = lpsRange(q, range);
-          range -= lps;
           const scaled = range << 7;
-          if (value < scaled) {
-            if (range < 256) {
-              range <<= 1;
-              value <<= 1;
-              if (++bitsNeeded === 0) {
-                bitsNeeded = -8;
-                value |= pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte());
-              }
-            }
-          } else {
-            bin ^= 1;
-            const n = RENORM_SHIFT[lps]!;
-            value = (value - scaled) << n;
-            range = lps << n;
-            bitsNeeded += n;
-            if (bitsNeeded >= 0) {
-              value += (pos < safeEnd ? data[pos++]! : (dec.pos = pos, pos++, dec.readByte())) <<
-                bitsNeeded;
-              bitsNeeded -= 8;
-            }
-          }
-          sA[c] = adapt(sA[c]!, shA[c]!, bin);
-          sB[c] = adapt(sB[c]!, shB[c]!, bin);
-          if (!bin) break;
-          if (++prefix > MAX_REMAINDER_PREFIX) {
-            throw new DecodeError("corrupt", "Level remainder prefix is too long", pos);
+          suffix <<= 1;
+          if (value >= scaled) {
+            value -= scaled;
+            suffix |= 1;
           }
         }
-        dec.value = value;
-        dec.range = range;
-        dec.bitsNeeded = bitsNeeded;
-        dec.pos = pos;
-        magnitude += 2 ** prefix - 1 + dec.decodeBypassBits(prefix);
-        value = dec.value;
-        bitsNeeded = dec.bitsNeeded;
-        pos = dec.pos;
-        if (magnitude > 2 ** 31 - (negative ? 0 : 1)) {
+        m = numGtx + 2 ** e + suffix;
+        if (m > (runBase === 0 ? 2 ** 31 - 1 : 2 ** 31)) {
           throw new DecodeError("corrupt", "Level does not fit in 32 bits", pos);
         }
       }
-      k = negative ? -magnitude : magnitude;
+      k = runBase === 0 ? m : -m;
     }
     coded[idx] = k;
     if (dqLevels !== null) {
@@ -570,6 +506,6 @@ function decodeSegment(
   dec.range = range;
   dec.bitsNeeded = bitsNeeded;
   dec.pos = pos;
-  segmentPrevious = previous;
+  if (pos > end + OVERRUN_SLACK) throw new DecodeError("truncated", "Payload is truncated", end);
   return state;
 }

@@ -1,45 +1,95 @@
-// The DeepCABAC binarisation of one level, shared by the payload encoder, the rate estimates of
-// the quantisers and the DeepCABAC-2020 encoder.
+// The bins of one level (CODING.md 5.2) as the encoders need them: coded, costed with the
+// contexts' current states (the rate of the RD decisions), and applied to the states.
+import type { BinEncoder } from "../core/_bin_encoder.ts";
+import {
+  binCost as cost,
+  BYPASS_COST,
+  type ContextStates,
+  updateContext as update,
+} from "../core/context_model.ts";
 import type { ContextLayout } from "../core/syntax.ts";
 
-/** Receives the bins of a level in coding order. */
-export interface LevelBinVisitor {
-  /** A context-coded bin. */
-  bin(ctx: number, bin: number): void;
-  /** `bits` bypass bins holding `value`, most significant first. */
-  bypass(value: number, bits: number): void;
+/**
+ * Where the contexts of a level's bins are (the significance context is chosen by the caller),
+ * and how many greater-than flags it has.
+ */
+export type LevelContexts = Pick<ContextLayout, "sign" | "gtx" | "rem" | "numGtx">;
+
+/**
+ * Codes level `k`: significance with context `sig`, sign with `sign + cls`, the greater-than
+ * flags, the context-coded remainder prefix and its bypass suffix.
+ */
+export function encodeLevel(
+  enc: BinEncoder,
+  st: ContextStates,
+  lc: LevelContexts,
+  sig: number,
+  cls: number,
+  k: number,
+): void {
+  enc.encodeBin(st, sig, k !== 0 ? 1 : 0);
+  if (k === 0) return;
+  const negative = k < 0 ? 1 : 0;
+  enc.encodeBin(st, lc.sign + cls, negative);
+  const m = Math.abs(k);
+  for (let g = 0; g < lc.numGtx; g++) {
+    const more = m > g + 1 ? 1 : 0;
+    enc.encodeBin(st, lc.gtx + 2 * g + negative, more);
+    if (!more) return;
+  }
+  const r = m - lc.numGtx - 1;
+  const e = 31 - Math.clz32(r + 1);
+  for (let j = 0; j < e; j++) enc.encodeBin(st, lc.rem + j, 1);
+  enc.encodeBin(st, lc.rem + e, 0);
+  enc.encodeBypassBits(r + 1 - 2 ** e, e);
 }
 
 /**
- * Emits the bins of level `k`: significance flag, sign flag, up to `numGtx` greater-than flags
- * and, beyond them, the Exp-Golomb remainder with a context-coded prefix.
+ * The cost of level `k` in 2^-15 bit: every context-coded bin at its context's current state
+ * (no update between the bins) plus one bit per bypass bin.
  */
-export function visitLevelBins(
-  k: number,
-  layout: ContextLayout,
-  numGtx: number,
-  sigCtx: number,
+export function levelCost(
+  st: ContextStates,
+  lc: LevelContexts,
+  sig: number,
   cls: number,
-  v: LevelBinVisitor,
+  k: number,
+): number {
+  if (k === 0) return cost(st, sig, 0);
+  const negative = k < 0 ? 1 : 0;
+  let bits = cost(st, sig, 1) + cost(st, lc.sign + cls, negative);
+  const m = Math.abs(k);
+  for (let g = 0; g < lc.numGtx; g++) {
+    const more = m > g + 1 ? 1 : 0;
+    bits += cost(st, lc.gtx + 2 * g + negative, more);
+    if (!more) return bits;
+  }
+  const r = m - lc.numGtx - 1;
+  const e = 31 - Math.clz32(r + 1);
+  for (let j = 0; j < e; j++) bits += cost(st, lc.rem + j, 1);
+  return bits + cost(st, lc.rem + e, 0) + e * BYPASS_COST;
+}
+
+/** Adapts the contexts as coding level `k` would, bin after bin. */
+export function adaptLevel(
+  st: ContextStates,
+  lc: LevelContexts,
+  sig: number,
+  cls: number,
+  k: number,
 ): void {
-  v.bin(sigCtx, k !== 0 ? 1 : 0);
+  update(st, sig, k !== 0 ? 1 : 0);
   if (k === 0) return;
   const negative = k < 0 ? 1 : 0;
-  v.bin(layout.sign + cls, negative);
-  const magnitude = Math.abs(k);
-  for (let i = 0; i < numGtx; i++) {
-    const more = magnitude > i + 1 ? 1 : 0;
-    v.bin(layout.gtx + 2 * i + negative, more);
+  update(st, lc.sign + cls, negative);
+  const m = Math.abs(k);
+  for (let g = 0; g < lc.numGtx; g++) {
+    const more = m > g + 1 ? 1 : 0;
+    update(st, lc.gtx + 2 * g + negative, more);
     if (!more) return;
   }
-  const lastRem = layout.remCount - 1;
-  let rest = magnitude - numGtx - 1;
-  let prefix = 0;
-  while (rest >= 2 ** prefix) {
-    v.bin(layout.rem + (prefix < lastRem ? prefix : lastRem), 1);
-    rest -= 2 ** prefix;
-    prefix++;
-  }
-  v.bin(layout.rem + (prefix < lastRem ? prefix : lastRem), 0);
-  v.bypass(rest, prefix);
+  const r = m - lc.numGtx - 1;
+  const e = 31 - Math.clz32(r + 1);
+  for (let j = 0; j < e; j++) update(st, lc.rem + j, 1);
+  update(st, lc.rem + e, 0);
 }

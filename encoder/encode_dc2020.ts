@@ -5,10 +5,14 @@
  * @module
  */
 import { BinEncoder } from "../core/_bin_encoder.ts";
-import { binCost, ContextStates } from "../core/context_model.ts";
-import { contextLayout, neighbourClass } from "../core/syntax.ts";
-import { type LevelBinVisitor, visitLevelBins } from "./_level_bins.ts";
-import { quantizeUniform } from "./quantize.ts";
+import { ContextStates } from "../core/context_model.ts";
+import {
+  type ContextLayout,
+  contextLayout,
+  DC2020_CONTEXTS,
+  neighbourClass,
+} from "../core/syntax.ts";
+import { encodeLevel, levelCost } from "./_level_bins.ts";
 
 /** One tensor to put in a DeepCABAC-2020 stream. */
 export interface Dc2020TensorInput {
@@ -35,12 +39,13 @@ export interface Dc2020Encoded {
 const DIM_CODE: Record<number, number> = { 1: 0, 2: 1, 4: 2 };
 
 /**
- * Quantises and codes tensors into one DeepCABAC-2020 stream. Each weight, in row-major order,
- * takes the level q minimising `((w − q·Δ) / (interval / 2))² + λ · bits(q)` among the q with
- * `|q·Δ − w| ≤ 3 · interval`, bits being estimated from the live contexts.
+ * Quantises and codes tensors into one DeepCABAC-2020 stream with the reference encoder's rule
+ * (CODING.md 8.4–8.6): each weight, in row-major order, takes the q among q0, q0 − 1, … down to
+ * w − 3·interval (q0 the nearest level) minimising `((w − q·Δ) / (interval / 2))² + λ · bits(q)`
+ * in binary32, bits being estimated from the live contexts.
  *
  * @param tensors The tensors.
- * @param numGtxFlags Number of greater-than flags (4..19; the original code uses 10).
+ * @param numGtxFlags Number of greater-than flags (4..19; the reference encoder uses 10).
  * @returns The stream and the levels.
  * @throws {RangeError} If a shape cannot be represented.
  *
@@ -65,22 +70,9 @@ export function encodeDc2020(
     );
   }
   const layout = contextLayout(numGtxFlags, false, "nnc1");
-  const ctx = new ContextStates(layout.total);
+  const ctx = new ContextStates(DC2020_CONTEXTS);
   const enc = new BinEncoder();
   const all: Int32Array<ArrayBuffer>[] = [];
-  const coder: LevelBinVisitor = {
-    bin: (c, b) => enc.encodeBin(ctx, c, b),
-    bypass: (value, bits) => enc.encodeBypassBits(value, bits),
-  };
-  let bits = 0;
-  const rate: LevelBinVisitor = {
-    bin: (c, b) => {
-      bits += binCost(ctx, c, b);
-    },
-    bypass: (_v, n) => {
-      bits += n;
-    },
-  };
   for (const t of tensors) {
     const code = DIM_CODE[t.shape.length];
     if (code === undefined || t.shape.some((d) => !Number.isInteger(d) || d < 0 || d > 65535)) {
@@ -99,37 +91,60 @@ export function encodeDc2020(
     enc.encodeBypassBits(stepBits & 0xffff, 16);
     enc.encodeBypassBits(stepBits >>> 16, 16);
     const step = view.getFloat32(0);
-    const nearest = quantizeUniform(t.weights, step);
+    const lambda = f32(t.lambda);
     const width = t.shape.length === 1 ? 1 : n / t.shape[0]!;
     const levels = new Int32Array(n);
     let previous = 0;
     for (let i = 0; i < n; i++) {
       if (i % width === 0) previous = 0;
       const cls = neighbourClass(previous);
-      let q = nearest[i]!;
-      if (t.lambda !== 0) {
-        const w = t.weights[i]!;
-        const interval = typeof t.interval === "number" ? t.interval : t.interval[i]!;
-        const lo = Math.ceil((w - 3 * interval) / step);
-        const hi = Math.floor((w + 3 * interval) / step);
-        let best = Infinity;
-        for (let c = lo; c <= hi; c++) {
-          const d = (w - c * step) / (interval / 2);
-          bits = 0;
-          visitLevelBins(c, layout, numGtxFlags, layout.sig + cls, cls, rate);
-          const cost = d * d + t.lambda * bits;
-          if (cost < best) {
-            best = cost;
-            q = c;
-          }
-        }
-      }
+      const interval = typeof t.interval === "number" ? t.interval : t.interval[i]!;
+      const q = chooseLevel(t.weights[i]!, f32(interval), step, lambda, ctx, layout, cls);
       levels[i] = q;
-      visitLevelBins(q, layout, numGtxFlags, layout.sig + cls, cls, coder);
+      encodeLevel(enc, ctx, layout, layout.sig + cls, cls, q);
       previous = q;
     }
     all.push(levels);
   }
   enc.encodeTerminate(1);
   return { bytes: enc.finish(), levels: all };
+}
+
+const f32 = Math.fround;
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * The reference encoder's RD decision for one weight (CODING.md 8.6), in binary32 throughout
+ * except the start value q0. Candidates go downwards only; the search stops early once the
+ * distortion alone cannot beat the best cost (exact: the distortion only grows below w).
+ */
+function chooseLevel(
+  w: number,
+  interval: number,
+  step: number,
+  lambda: number,
+  ctx: ContextStates,
+  layout: ContextLayout,
+  cls: number,
+): number {
+  const lower = f32(w - f32(3 * interval));
+  let q0 = Math.trunc((Math.abs(w) + step * 0.5) / step);
+  if (!(w >= 0)) q0 = -q0;
+  const half = f32(interval * 0.5);
+  let best = q0;
+  let min = FLOAT32_MAX;
+  for (let q = q0;; q--) {
+    const rec = f32(f32(q) * step);
+    if (rec < lower) break;
+    const diff = f32(f32(w - rec) / half);
+    const distortion = f32(diff * diff);
+    if (rec <= w && !(distortion < min)) break;
+    const rate = f32(levelCost(ctx, layout, layout.sig + cls, cls, q) * 2 ** -15);
+    const cost = f32(distortion + f32(rate * lambda));
+    if (cost < min) {
+      best = q;
+      min = cost;
+    }
+  }
+  return best;
 }

@@ -1,18 +1,18 @@
 /**
- * Encoding of one tensor's DeepCABAC payload (the data of an NNR compressed data unit).
+ * Encoding of one tensor's DeepCABAC payload (the data of an NNR compressed data unit),
+ * CODING.md section 7, including the reference encoder's choice of estimator parameter sets.
  *
  * @module
  */
 import { BinEncoder } from "../core/_bin_encoder.ts";
-import { type LevelBinVisitor, visitLevelBins } from "./_level_bins.ts";
+import { ADAPTATION_STEP, BIN_COST, ESTIMATOR_PARAMETER_SETS } from "../core/_tables.ts";
+import { ContextStates, ESTIMATOR_SET_COUNT } from "../core/context_model.ts";
 import {
-  binCost,
-  ContextStates,
-  ESTIMATOR_SET_COUNT,
-  updateContext,
-} from "../core/context_model.ts";
-import { DQ_NEXT_STATE, dqCodedLevel } from "../core/dependent_quantization.ts";
-import { scanPlan } from "../core/scan.ts";
+  DQ_NEXT_STATE,
+  dqCodedLevel,
+  dqReconstructionIndex,
+} from "../core/dependent_quantization.ts";
+import { rangeResetBeforeFirstRow, type ScanPlan, scanPlan } from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
 import {
   type ContextLayout,
@@ -20,14 +20,16 @@ import {
   neighbourClass,
   type PayloadParams,
 } from "../core/syntax.ts";
+import { encodeLevel } from "./_level_bins.ts";
 
 /** Encoder-side parameters of a payload. */
 export interface EncodePayloadParams extends PayloadParams {
   /** The qp to signal (float payloads). */
   readonly qp?: number;
   /**
-   * Estimator parameter set per context: `"optimize"` (default) picks the cheapest set for each
-   * context, `"default"` signals set 0 everywhere, or give the sets explicitly.
+   * Estimator parameter set per context: `"optimize"` (default) chooses them as the reference
+   * encoder does (`param_opt` = 1, CODING.md 7.3), `"default"` signals set 0 everywhere
+   * (`param_opt` = 0), or give the sets explicitly in eco-flag order.
    */
   readonly estimatorSets?: "optimize" | "default" | Uint8Array;
   /** nnc2 profile 1: skip rows that are entirely zero (default false). */
@@ -46,34 +48,10 @@ export interface EncodedPayload {
    * complete entry points from decoding the payload.
    */
   readonly blockRowBitOffsets: number[];
-  /** The estimator parameter set chosen for each context. */
+  /** The estimator parameter set chosen for each context, in eco-flag order. */
   readonly estimatorSets: Uint8Array<ArrayBuffer>;
   /** The coded levels (equal to the input without DQ). */
   readonly codedLevels: Int32Array<ArrayBuffer>;
-}
-
-/** Codes in {@linkcode BinList.ctx} above the context indices. */
-const BYPASS = 0xff00; // + number of bits
-const BLOCK_ROW = 0xffff;
-
-/** Every level bin of a payload in coding order: context (or marker) and value. */
-class BinList {
-  ctx = new Uint16Array(1 << 12);
-  value = new Int32Array(1 << 12);
-  length = 0;
-
-  push(ctx: number, value: number): void {
-    if (this.length === this.ctx.length) {
-      const c = new Uint16Array(this.length * 2);
-      c.set(this.ctx);
-      this.ctx = c;
-      const v = new Int32Array(this.length * 2);
-      v.set(this.value);
-      this.value = v;
-    }
-    this.ctx[this.length] = ctx;
-    this.value[this.length++] = value;
-  }
 }
 
 /**
@@ -111,17 +89,15 @@ export function encodePayload(values: Int32Array, params: EncodePayloadParams): 
   const rowSkipUsable = params.syntax === "nnc2" && params.profileIdc === 1 && width > 1 &&
     height > 1;
   const rowSkip = rowSkipUsable && params.rowSkip === true ? zeroRows(values, height, width) : null;
-  const coded = dq && !params.valuesAreCodedLevels
-    ? toCodedLevels(values, plan.blockSize, height, width, rowSkip)
-    : Int32Array.from(values);
+  const { indices, coded } = dq
+    ? dqLevelPair(values, params.valuesAreCodedLevels === true, plan, rowSkip)
+    : { indices: values, coded: Int32Array.from(values) };
 
-  const list = new BinList();
-  walkLevels(coded, plan.blockSize, height, width, dq, rowSkip, params.numGtxFlags, layout, list);
   const sets = params.estimatorSets instanceof Uint8Array
     ? params.estimatorSets
     : params.estimatorSets === "default"
     ? new Uint8Array(layout.total)
-    : chooseEstimatorSets(list, layout);
+    : chooseEstimatorSets(indices, coded, plan, rowSkip, params, layout);
   if (sets.length !== layout.total) {
     throw new RangeError(`Expected ${layout.total} estimator sets, got ${sets.length}`);
   }
@@ -150,26 +126,34 @@ export function encodePayload(values: Int32Array, params: EncodePayloadParams): 
     const set = sets[c]!;
     enc.encodeBin(ecoCtx, 0, set > 0 ? 1 : 0);
     if (set > 0) enc.encodeBypassBits(set - 1, 3);
-    ctx.setParameterSet(c, set);
+    ctx.init(c, set);
   }
-  const blockRows = plan.blockRowStarts.length;
-  if (plan.effectiveScanOrder > 0 && (params.syntax === "nnc1" || blockRows > 1)) enc.resetRange();
+  if (rangeResetBeforeFirstRow(plan, params.syntax)) enc.resetRange();
 
   const blockRowBitOffsets: number[] = [];
   let lastP = enc.shifts;
-  for (let i = 0; i < list.length; i++) {
-    const c = list.ctx[i]!;
-    if (c < BYPASS) {
-      enc.encodeBin(ctx, c, list.value[i]!);
-    } else if (c === BLOCK_ROW) {
-      ctx.reset();
-      enc.resetRange();
-      blockRowBitOffsets.push(enc.shifts - lastP);
-      lastP = enc.shifts;
-    } else {
-      enc.encodeBypassBits(list.value[i]!, c - BYPASS);
+  let state = 0;
+  let previous = 0;
+  forEachSegment(plan, rowSkip, (from, to) => {
+    if (from < 0) {
+      // A skipped segment: DQ advances W times, the neighbour stays (CODING.md 6.3).
+      for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
+      return;
     }
-  }
+    for (let i = from; i < to; i++) {
+      const k = coded[i]!;
+      const cls = neighbourClass(previous);
+      encodeLevel(enc, ctx, layout, layout.sig + 3 * state + cls, cls, k);
+      if (dq) state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
+      previous = k;
+    }
+  }, () => {
+    ctx.reset();
+    previous = 0;
+    enc.resetRange();
+    blockRowBitOffsets.push(enc.shifts - lastP);
+    lastP = enc.shifts;
+  });
   enc.encodeTerminate(1);
   return {
     bytes: enc.finish(),
@@ -195,124 +179,153 @@ function zeroRows(values: Int32Array, height: number, width: number): Uint8Array
   return rows;
 }
 
-/** Converts reconstruction indices to DQ coded levels by walking the scan with the state machine. */
-function toCodedLevels(
-  indices: Int32Array,
-  blockSize: number,
-  height: number,
-  width: number,
+/**
+ * Calls `segment(from, to)` for each row segment in scan order (elements `[from, to)` of the
+ * tensor; `from` = −1 for a skipped segment) and `blockRow()` before block rows 1..R−1.
+ */
+function forEachSegment(
+  plan: ScanPlan,
   rowSkip: Uint8Array | null,
-): Int32Array<ArrayBuffer> {
-  const coded = new Int32Array(indices.length);
-  let state = 0;
-  forEachScanRow(blockSize, height, width, (r, c0, c1) => {
-    if (rowSkip !== null && rowSkip[r]) {
-      for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
-      return;
-    }
-    for (let c = c0; c < c1; c++) {
-      const i = r * width + c;
-      const k = dqCodedLevel(indices[i]!, state);
-      coded[i] = k;
-      state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
-    }
-  }, () => {});
-  return coded;
-}
-
-/** Calls `row(r, c0, c1)` for each row segment in scan order and `blockRow(j)` before rows j ≥ 1. */
-function forEachScanRow(
-  blockSize: number,
-  height: number,
-  width: number,
-  row: (r: number, c0: number, c1: number) => void,
-  blockRow: (j: number) => void,
+  segment: (from: number, to: number) => void,
+  blockRow: () => void,
 ): void {
+  const { height, width, blockSize } = plan;
   const bw = blockSize === 0 ? width : blockSize;
   const bh = blockSize === 0 ? height : blockSize;
-  const blockRows = blockSize === 0 ? 1 : Math.ceil(height / blockSize);
-  for (let br = 0; br < blockRows; br++) {
-    if (br > 0) blockRow(br);
-    const r0 = br * bh;
-    const r1 = Math.min(height, r0 + bh);
+  for (let r0 = 0; r0 < height; r0 += bh) {
+    if (r0 > 0) blockRow();
     for (let c0 = 0; c0 < width; c0 += bw) {
       const c1 = Math.min(width, c0 + bw);
-      for (let r = r0; r < r1; r++) row(r, c0, c1);
+      for (let r = r0; r < Math.min(height, r0 + bh); r++) {
+        if (rowSkip !== null && rowSkip[r]) segment(-1, -1);
+        else segment(r * width + c0, r * width + c1);
+      }
     }
   }
-}
-
-/** Emits the bins of every level, in scan order, into `list`. */
-function walkLevels(
-  coded: Int32Array,
-  blockSize: number,
-  height: number,
-  width: number,
-  dq: boolean,
-  rowSkip: Uint8Array | null,
-  numGtx: number,
-  layout: ContextLayout,
-  list: BinList,
-): void {
-  let state = 0;
-  let previous = 0;
-  const visitor: LevelBinVisitor = {
-    bin: (c, b) => list.push(c, b),
-    bypass: (value, bits) => list.push(BYPASS + bits, value),
-  };
-  forEachScanRow(blockSize, height, width, (r, c0, c1) => {
-    if (rowSkip !== null && rowSkip[r]) {
-      for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
-      previous = 0;
-      return;
-    }
-    for (let c = c0; c < c1; c++) {
-      const k = coded[r * width + c]!;
-      const cls = neighbourClass(previous);
-      visitLevelBins(k, layout, numGtx, layout.sig + (dq ? 3 * state : 0) + cls, cls, visitor);
-      if (dq) state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
-      previous = k;
-    }
-  }, () => {
-    list.push(BLOCK_ROW, 0);
-    previous = 0;
-  });
 }
 
 /**
- * Picks, for each context, the estimator parameter set that minimises the estimated bits of the
- * bins it will code (ties go to the lower set, so unused contexts keep the default).
+ * The reconstruction indices and the coded levels of a DQ payload from either of them, by the
+ * state walk of CODING.md 7.1 (no reset at block rows).
  */
-function chooseEstimatorSets(list: BinList, layout: ContextLayout): Uint8Array {
-  // All nine candidate sets are simulated side by side in one pass over the bins: context c under
-  // set k lives at index k * total + c.
-  const total = layout.total;
-  const ctx = new ContextStates(ESTIMATOR_SET_COUNT * total);
-  for (let k = 0; k < ESTIMATOR_SET_COUNT; k++) {
-    for (let c = 0; c < total; c++) ctx.setParameterSet(k * total + c, k);
-  }
-  const cost = new Float64Array(ESTIMATOR_SET_COUNT * total);
-  for (let i = 0; i < list.length; i++) {
-    const c = list.ctx[i]!;
-    if (c < BYPASS) {
-      const b = list.value[i]!;
-      for (let j = c; j < cost.length; j += total) {
-        cost[j]! += binCost(ctx, j, b);
-        updateContext(ctx, j, b);
-      }
-    } else if (c === BLOCK_ROW) {
-      ctx.reset();
+function dqLevelPair(
+  values: Int32Array,
+  valuesAreCoded: boolean,
+  plan: ScanPlan,
+  rowSkip: Uint8Array | null,
+): { indices: Int32Array; coded: Int32Array<ArrayBuffer> } {
+  const other = new Int32Array(values.length);
+  let state = 0;
+  forEachSegment(plan, rowSkip, (from, to) => {
+    if (from < 0) {
+      for (let i = 0; i < plan.width; i++) state = DQ_NEXT_STATE[2 * state]!;
+      return;
     }
-  }
+    for (let i = from; i < to; i++) {
+      const v = values[i]!;
+      const k = valuesAreCoded ? v : dqCodedLevel(v, state);
+      other[i] = valuesAreCoded ? dqReconstructionIndex(v, state) : k;
+      state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
+    }
+  }, () => {});
+  return valuesAreCoded
+    ? { indices: other, coded: Int32Array.from(values) }
+    : { indices: values, coded: other };
+}
+
+const SETS = ESTIMATOR_SET_COUNT;
+const SET_KA = Int32Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[0]);
+const SET_KB = Int32Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[1]);
+const SET_A0 = Int32Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[2]);
+const SET_B0 = Int32Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[3]);
+/** The flat penalty of a non-default set in the choice: 3 bits (CODING.md 7.3 step 4). */
+const SET_PENALTY = 3 << 15;
+
+/**
+ * The reference encoder's choice of estimator parameter sets (CODING.md 7.3): every context of
+ * the eco list runs its bins through all nine sets side by side and takes the cheapest, a
+ * non-default set paying a flat 3 bits. The bins are those of the levels as given (with DQ the
+ * reconstruction indices, although the coded levels are what is coded), without bypass bins;
+ * states restart at block rows, accumulators do not.
+ */
+function chooseEstimatorSets(
+  indices: Int32Array,
+  coded: Int32Array,
+  plan: ScanPlan,
+  rowSkip: Uint8Array | null,
+  params: PayloadParams,
+  layout: ContextLayout,
+): Uint8Array {
+  const total = layout.total;
+  const numGtx = params.numGtxFlags;
+  const dq = params.dqFlag === 1;
+  // Context X under set e lives at index X * SETS + e.
+  const sa = new Int16Array(total * SETS);
+  const sb = new Int16Array(total * SETS);
+  const acc = new Float64Array(total * SETS);
+  const restart = () => {
+    for (let i = 0; i < sa.length; i++) {
+      sa[i] = SET_A0[i % SETS]!;
+      sb[i] = SET_B0[i % SETS]!;
+    }
+  };
+  restart();
+  const add = (x: number, bin: number) => {
+    for (let i = x * SETS, e = 0; e < SETS; i++, e++) {
+      const a = sa[i]!;
+      const b = sb[i]!;
+      acc[i]! += BIN_COST[((512 + ((b + (a << 4)) >> 3)) << 1) | bin]!;
+      if (bin) {
+        sa[i] = a + (ADAPTATION_STEP[16 + (a >> 3)]! >> SET_KA[e]!);
+        sb[i] = b + (ADAPTATION_STEP[16 + (b >> 7)]! >> SET_KB[e]!);
+      } else {
+        sa[i] = a - (ADAPTATION_STEP[16 + (-a >> 3)]! >> SET_KA[e]!);
+        sb[i] = b - (ADAPTATION_STEP[16 + (-b >> 7)]! >> SET_KB[e]!);
+      }
+    }
+  };
+  let state = 0;
+  let previous = 0;
+  forEachSegment(plan, rowSkip, (from, to) => {
+    if (from < 0) {
+      for (let i = 0; i < plan.width; i++) state = DQ_NEXT_STATE[2 * state]!;
+      return;
+    }
+    for (let i = from; i < to; i++) {
+      const q = indices[i]!;
+      const cls = neighbourClass(previous);
+      add(layout.sig + 3 * state + cls, q !== 0 ? 1 : 0);
+      if (q !== 0) {
+        const negative = q < 0 ? 1 : 0;
+        add(layout.sign + cls, negative);
+        const m = Math.abs(q);
+        let g = 0;
+        for (; g < numGtx; g++) {
+          const more = m > g + 1 ? 1 : 0;
+          add(layout.gtx + 2 * g + negative, more);
+          if (!more) break;
+        }
+        if (g === numGtx) {
+          const e = 31 - Math.clz32(m - numGtx);
+          for (let j = 0; j < e; j++) add(layout.rem + j, 1);
+          add(layout.rem + e, 0);
+        }
+      }
+      if (dq) state = DQ_NEXT_STATE[2 * state + (coded[i]! & 1)]!;
+      previous = q;
+    }
+  }, () => {
+    restart();
+    if (params.syntax === "nnc1") previous = 0;
+  });
   const choice = new Uint8Array(total);
-  for (let c = 0; c < total; c++) {
-    let best = cost[c]!;
-    for (let k = 1; k < ESTIMATOR_SET_COUNT; k++) {
-      // A non-default set costs its flag and 3 bypass bits, about 4 bits more.
-      const candidate = cost[k * total + c]! + 4;
-      if (candidate < best) {
-        best = candidate;
-        choice[c] = k;
+  for (let x = 0; x < total; x++) {
+    let min = acc[x * SETS]!;
+    for (let e = 1; e < SETS; e++) {
+      const cost = acc[x * SETS + e]! + SET_PENALTY;
+      if (cost < min) {
+        min = cost;
+        choice[x] = e;
       }
     }
   }

@@ -1,30 +1,44 @@
 /**
  * Quantisers: nearest-neighbour uniform reconstruction, the rate-distortion assignment of the
- * DeepCABAC paper (eq. 9) with code lengths from the live context states, and the dependent
- * quantisation trellis.
+ * DeepCABAC paper (eq. 9) and the dependent-quantisation trellis, with rates from the coder's own
+ * estimator (`bin_cost_table`, CODING.md 3.7).
+ *
+ * Both RD searches follow the reference encoder's procedure (CODING.md 9.3–9.4) and can use its
+ * rate model exactly (`rateModel: "reference"`, which reproduces the reference's levels), or, by
+ * default, a model of the bits that will really be coded (`"coded"`): all N greater-than flags,
+ * context and neighbour resets at block rows, the real sign of each level and, in the trellis,
+ * each state's own contexts and neighbour.
  *
  * @module
  */
-import { binCost, ContextStates, updateContext } from "../core/context_model.ts";
-import { DQ_NEXT_STATE, dqReconstructionIndex } from "../core/dependent_quantization.ts";
+import { ContextStates } from "../core/context_model.ts";
+import { DQ_NEXT_STATE } from "../core/dependent_quantization.ts";
 import { scanPlan } from "../core/scan.ts";
-import { type LevelBinVisitor, visitLevelBins } from "./_level_bins.ts";
-import {
-  type ContextLayout,
-  contextLayout,
-  neighbourClass,
-  type PayloadParams,
-} from "../core/syntax.ts";
+import { contextLayout, neighbourClass, type PayloadParams } from "../core/syntax.ts";
+import { adaptLevel, type LevelContexts, levelCost } from "./_level_bins.ts";
 
 /** `ln 2 / 6`: the reference's conversion of bits into the squared-error units of its RD cost. */
 export const LAMBDA_UNIT = Math.LN2 / 6;
 
+/** The factor of λ in the trellis (CODING.md 9.4): dependent quantisation halves the step. */
+export const DQ_LAMBDA_FACTOR = 4 * 0.7;
+
+/** One bit in the units of the estimator's costs. */
+const BIT = 2 ** 15;
+
+/** `round` half away from zero. */
+function roundHalfAway(x: number): number {
+  return x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5);
+}
+
 /**
- * Nearest-neighbour uniform quantisation: `sign(w) · ⌊(|w| + Δ/2) / Δ⌋`, evaluated in float32.
+ * Nearest-neighbour uniform quantisation as the reference does it (CODING.md 9.3, λ = 0):
+ * `round(float32(float32(1/Δ) · w))`, half away from zero.
  *
  * @param weights The weights.
  * @param step The step size Δ.
  * @returns The levels.
+ * @throws {RangeError} If a level does not fit in 32 bits.
  *
  * @example
  * ```ts
@@ -36,15 +50,13 @@ export const LAMBDA_UNIT = Math.LN2 / 6;
  */
 export function quantizeUniform(weights: Float32Array, step: number): Int32Array<ArrayBuffer> {
   const out = new Int32Array(weights.length);
-  const s = Math.fround(step);
-  const half = Math.fround(s / 2);
+  const inverse = Math.fround(1 / Math.fround(step));
   for (let i = 0; i < weights.length; i++) {
-    const w = weights[i]!;
-    const q = Math.floor(Math.fround(Math.fround(Math.abs(w) + half) / s));
-    if (q > 2 ** 31 - 1) {
-      throw new RangeError(`Weight ${w} overflows a 32-bit level at step ${step}`);
+    const q = roundHalfAway(Math.fround(inverse * weights[i]!));
+    if (!(q >= -(2 ** 31) && q < 2 ** 31)) {
+      throw new RangeError(`Weight ${weights[i]} overflows a 32-bit level at step ${step}`);
     }
-    out[i] = w < 0 ? -q : q;
+    out[i] = q;
   }
   return out;
 }
@@ -55,52 +67,49 @@ export interface RdOptions {
   readonly lambdaScale: number;
   /** Per-weight importance F_i (DC-v1), same length as the weights; 1 everywhere if absent. */
   readonly importance?: Float32Array;
+  /**
+   * `"coded"` (default): rates of the bits that will be coded. `"reference"`: the reference
+   * encoder's rate model (CODING.md 9.2), which reproduces its levels.
+   */
+  readonly rateModel?: "coded" | "reference";
 }
 
-/** Sums the estimated bits of a level's bins without touching the contexts. */
-class CostVisitor implements LevelBinVisitor {
-  bits = 0;
-  constructor(readonly ctx: ContextStates) {}
-  bin(c: number, b: number): void {
-    this.bits += binCost(this.ctx, c, b);
-  }
-  bypass(_value: number, bits: number): void {
-    this.bits += bits;
-  }
+/** The contexts the rate model keeps, and how it differs from the real coding. */
+interface RateModel {
+  /** Where a level's contexts are; `sig` is the first significance context. */
+  readonly contexts: LevelContexts & { readonly sig: number };
+  /** Number of contexts. */
+  readonly total: number;
+  /** The reference's model (CODING.md 9.2) rather than the coded bits. */
+  readonly reference: boolean;
 }
 
-/** Adapts the contexts as coding a level's bins would. */
-class AdaptVisitor implements LevelBinVisitor {
-  constructor(readonly ctx: ContextStates) {}
-  bin(c: number, b: number): void {
-    updateContext(this.ctx, c, b);
+function rateModel(params: PayloadParams, dq: boolean, kind: RdOptions["rateModel"]): RateModel {
+  const n = params.numGtxFlags;
+  if (kind === "reference") {
+    // Laid out for N − 1 flags, but evaluating at least one: with N = 1 the first two remainder
+    // contexts are those of the first flag (CODING.md 9.2).
+    const layout = contextLayout(n - 1, dq, params.syntax);
+    return {
+      contexts: { ...layout, numGtx: Math.max(1, n - 1) },
+      total: layout.total,
+      reference: true,
+    };
   }
-  bypass(): void {}
-}
-
-/** Bit cost of coding level `k` with the given contexts (estimates only; contexts untouched). */
-function levelCost(
-  rate: CostVisitor,
-  layout: ContextLayout,
-  numGtx: number,
-  sigCtx: number,
-  cls: number,
-  k: number,
-): number {
-  rate.bits = 0;
-  visitLevelBins(k, layout, numGtx, sigCtx, cls, rate);
-  return rate.bits;
+  const layout = contextLayout(n, dq, params.syntax);
+  return { contexts: layout, total: layout.total, reference: false };
 }
 
 /**
- * Rate-distortion uniform quantisation (paper eq. 9): each weight, in scan order, takes the
- * level `k` minimising `F_i (|w|/Δ − k)² + λ · (ln 2 / 6) · L_k`, where `L_k` is the code length
- * of `k` estimated from the live context states, which then adapt as the coder's will.
+ * Rate-distortion uniform quantisation (paper eq. 9, the reference's RDOQ of CODING.md 9.3):
+ * each weight, in scan order, takes among 0 and the two levels below the rounded |w|/Δ the
+ * level q minimising `F_i (|w|/Δ − q)² + λ · (ln 2 / 6) · bits(q)`, bits estimated from the live
+ * context states, which then adapt as the coder's will.
  *
  * @param weights Weights in tensor layout.
  * @param step Step size Δ.
  * @param params Payload parameters (shape, scan order, number of flags, syntax).
- * @param options λ and optional importance.
+ * @param options λ, optional importance and rate model.
  * @returns The levels in tensor layout.
  *
  * @example λ = 0 is nearest-neighbour
@@ -122,58 +131,64 @@ export function quantizeUrqRd(
   params: PayloadParams,
   options: RdOptions,
 ): Int32Array<ArrayBuffer> {
-  const nearest = quantizeUniform(weights, step);
-  if (options.lambdaScale === 0) return nearest;
+  if (!(options.lambdaScale > 0)) return quantizeUniform(weights, step);
   const plan = scanPlan(params.shape, params.scanOrder);
-  const layout = contextLayout(params.numGtxFlags, false, params.syntax);
-  const ctx = new ContextStates(layout.total);
-  const rate = new CostVisitor(ctx);
-  const adapt = new AdaptVisitor(ctx);
-  const lambda = options.lambdaScale * LAMBDA_UNIT;
+  const model = rateModel(params, false, options.rateModel);
+  const lc = model.contexts;
+  const st = new ContextStates(model.total);
+  const scale = BIT / (options.lambdaScale * LAMBDA_UNIT);
+  const inverse = 1 / Math.fround(step);
   const out = new Int32Array(weights.length);
   const starts = plan.blockRowStarts;
   let nextRow = 1;
   let previous = 0;
   for (let p = 0; p < plan.order.length; p++) {
-    if (nextRow < starts.length && p === starts[nextRow]) {
-      ctx.reset();
+    if (!model.reference && nextRow < starts.length && p === starts[nextRow]) {
+      st.reset();
       previous = 0;
       nextRow++;
     }
     const i = plan.order[p]!;
-    const x = Math.abs(weights[i]!) / step;
-    const f = options.importance?.[i] ?? 1;
-    const sign = weights[i]! < 0 ? -1 : 1;
+    const w = weights[i]!;
+    const x = Math.abs(w) * inverse;
+    const top = roundHalfAway(x);
+    const d = scale * (options.importance?.[i] ?? 1);
+    const sign = w < 0 ? -1 : 1;
     const cls = neighbourClass(previous);
-    const sigCtx = layout.sig + cls;
-    const hi = Math.abs(nearest[i]!);
+    const sig = lc.sig + cls;
     let best = 0;
-    let bestCost = f * x * x + lambda * levelCost(rate, layout, params.numGtxFlags, sigCtx, cls, 0);
-    for (let m = Math.max(1, hi - 1); m <= hi; m++) {
-      const d = x - m;
-      const cost = f * d * d +
-        lambda * levelCost(rate, layout, params.numGtxFlags, sigCtx, cls, sign * m);
+    let bestCost = d * (x * x) + levelCost(st, lc, sig, cls, 0);
+    for (let q = Math.max(1, top - 1); q <= top; q++) {
+      const e = x - q;
+      // The reference costs the positive level whatever the sign of w.
+      const cost = d * (e * e) + levelCost(st, lc, sig, cls, model.reference ? q : sign * q);
       if (cost < bestCost) {
         bestCost = cost;
-        best = sign * m;
+        best = q;
       }
     }
-    out[i] = best;
-    visitLevelBins(best, layout, params.numGtxFlags, sigCtx, cls, adapt);
-    previous = best;
+    const k = sign * best;
+    out[i] = k;
+    adaptLevel(st, lc, sig, cls, k);
+    previous = k;
   }
   return out;
 }
 
+const STATES = 8;
+const ZERO_SLOT = 4;
+const UNREACHED = 0.5 * Number.MAX_VALUE;
+
 /**
- * Dependent quantisation by a Viterbi search over the 8-state trellis. Each state's survivor
- * keeps its own path; rates come from the context states adapted along the committed prefix
- * (refreshed at every row), with the significance context of each state.
+ * Dependent quantisation by the reference's 8-state Viterbi search (CODING.md 9.4): per weight
+ * five candidates (zero and the four reconstruction indices from max(1, ⌊|w|/Δ⌋ − 1)), each
+ * state's survivor extended by the edges the state machine allows, cost
+ * `F_i (|w|/Δ − qidx)² + λ · 4 · 0.7 · (ln 2 / 6) · bits`, rates from a model per state.
  *
  * @param weights Weights in tensor layout.
  * @param step Step size Δ (the DQ reconstruction grid is index × Δ).
  * @param params Payload parameters (with `dqFlag: 1`).
- * @param options λ (≥ 0) and optional importance.
+ * @param options λ (≥ 0), optional importance and rate model.
  * @returns Reconstruction indices in tensor layout.
  *
  * @example The result is always a valid DQ path
@@ -198,81 +213,97 @@ export function quantizeDqTrellis(
   options: RdOptions,
 ): Int32Array<ArrayBuffer> {
   const plan = scanPlan(params.shape, params.scanOrder);
-  const layout = contextLayout(params.numGtxFlags, true, params.syntax);
-  const ctx = new ContextStates(layout.total);
-  const rate = new CostVisitor(ctx);
-  const adapt = new AdaptVisitor(ctx);
-  const lambda = options.lambdaScale * 4 * 0.7 * LAMBDA_UNIT;
   const n = plan.order.length;
-  const STATES = 8;
-  // Survivor bookkeeping: cost, previous coded level, and back-pointers per position.
-  let cost = new Float64Array(STATES).fill(Infinity);
-  let prevLevel = new Int32Array(STATES);
-  let nextCost = new Float64Array(STATES);
-  let nextPrev = new Int32Array(STATES);
-  const fromState = new Uint8Array(n * STATES);
-  const chosenK = new Int32Array(n * STATES);
+  const rated = options.lambdaScale > 0;
+  const scale = rated ? BIT / (options.lambdaScale * DQ_LAMBDA_FACTOR * LAMBDA_UNIT) : 1;
+  const model = rateModel(params, true, options.rateModel);
+  const lc = model.contexts;
+  // A: each state's model after the previous element; B: the one before (CODING.md 9.4).
+  let modelsA = Array.from({ length: STATES }, () => new ContextStates(model.total));
+  let modelsB = Array.from({ length: STATES }, () => new ContextStates(model.total));
+  let neighbourA = new Int32Array(STATES);
+  let neighbourB = new Int32Array(STATES);
+  let cost = new Float64Array(STATES).fill(UNREACHED);
   cost[0] = 0;
+  let next = new Float64Array(STATES);
+  const fromState = new Int32Array(STATES);
+  const fromK = new Int32Array(STATES);
+  // Per element and state: the predecessor state (high bits) and the candidate slot (low 3).
+  const trace = new Uint8Array(n * STATES);
+  const dist = new Float64Array(5);
+  const slotK = new Int32Array(5);
+  const inverse = 1 / Math.fround(step);
   const starts = plan.blockRowStarts;
   let nextRow = 1;
-  const out = new Int32Array(weights.length);
   for (let p = 0; p < n; p++) {
-    if (nextRow < starts.length && p === starts[nextRow]) {
-      // Block rows reset the contexts and the neighbour, not the state.
-      ctx.reset();
-      prevLevel.fill(0);
+    if (rated && !model.reference && nextRow < starts.length && p === starts[nextRow]) {
+      for (const m of modelsA) m.reset();
+      neighbourA.fill(0);
       nextRow++;
     }
     const i = plan.order[p]!;
-    const x = weights[i]! / step;
-    const f = options.importance?.[i] ?? 1;
-    nextCost.fill(Infinity);
+    const w = weights[i]!;
+    const sign = w < 0 ? -1 : 1;
+    const x = inverse * w * sign;
+    const qMin = Math.max(1, Math.trunc(x) - 1);
+    const d = scale * (options.importance?.[i] ?? 1);
+    dist[ZERO_SLOT] = d * (x * x);
+    slotK[ZERO_SLOT] = 0;
+    for (let q = qMin; q < qMin + 4; q++) {
+      const e = x - q;
+      dist[q & 3] = d * (e * e);
+      slotK[q & 3] = sign * ((q + 1) >> 1);
+    }
+    next.fill(Infinity);
     for (let s = 0; s < STATES; s++) {
-      const base = cost[s]!;
-      if (base === Infinity) continue;
-      const cls = neighbourClass(prevLevel[s]!);
-      const sigCtx = layout.sig + 3 * s + cls;
-      // Candidate coded levels around the nearest reconstruction in this state's quantiser.
-      const kNear = Math.round((Math.abs(x) + (s & 1)) / 2);
-      const sign = x < 0 ? -1 : 1;
-      for (let m = Math.max(0, kNear - 1); m <= kNear + 1; m++) {
-        const k = sign * m;
-        const q = dqReconstructionIndex(k, s);
-        const d = x - q;
-        const c = base + f * d * d +
-          (lambda > 0 ? lambda * levelCost(rate, layout, params.numGtxFlags, sigCtx, cls, k) : 0);
-        const t = DQ_NEXT_STATE[2 * s + (k & 1)]!;
-        if (c < nextCost[t]!) {
-          nextCost[t] = c;
-          nextPrev[t] = k;
-          fromState[p * STATES + t] = s;
-          chosenK[p * STATES + t] = k;
+      const odd = s & 1;
+      const m = modelsA[s]!;
+      const cls = neighbourClass(neighbourA[s]!);
+      const sig = lc.sig + 3 * s + cls;
+      // Parity 0: the slot 3·odd, then the zero level; parity 1: the slot 2 − odd.
+      for (let edge = 0; edge < 3; edge++) {
+        const slot = edge === 0 ? 3 * odd : edge === 1 ? ZERO_SLOT : 2 - odd;
+        const k = slotK[slot]!;
+        const to = DQ_NEXT_STATE[2 * s + (edge >> 1)]!;
+        const c = cost[s]! + dist[slot]! + (rated ? levelCost(m, lc, sig, cls, k) : 0);
+        if (c < next[to]!) {
+          next[to] = c;
+          fromState[to] = s;
+          fromK[to] = k;
+          trace[p * STATES + to] = (s << 3) | slot;
         }
       }
     }
-    [cost, nextCost] = [nextCost, cost];
-    [prevLevel, nextPrev] = [nextPrev, prevLevel];
-    // Adapt the contexts along the currently best survivor, so rates follow the data.
-    let bestS = 0;
-    for (let s = 1; s < STATES; s++) if (cost[s]! < cost[bestS]!) bestS = s;
-    const kb = chosenK[p * STATES + bestS]!;
-    const sPrev = fromState[p * STATES + bestS]!;
-    const clsB = neighbourClass(p > 0 ? out[plan.order[p - 1]!]! : 0);
-    visitLevelBins(kb, layout, params.numGtxFlags, layout.sig + 3 * sPrev + clsB, clsB, adapt);
-    out[i] = kb; // provisional; replaced by the backtrack below
+    if (rated) {
+      for (let t = 0; t < STATES; t++) {
+        const s = fromState[t]!;
+        const k = fromK[t]!;
+        const m = modelsB[t]!;
+        m.copyStatesFrom(modelsA[s]!);
+        // The reference adapts the copy with the destination's SIG and its own stale neighbour.
+        const nb = model.reference ? neighbourB[t]! : neighbourA[s]!;
+        const cls = neighbourClass(nb);
+        adaptLevel(m, lc, lc.sig + 3 * (model.reference ? t : s) + cls, cls, k);
+        neighbourB[t] = k;
+      }
+      [modelsA, modelsB] = [modelsB, modelsA];
+      [neighbourA, neighbourB] = [neighbourB, neighbourA];
+    }
+    [cost, next] = [next, cost];
   }
   let s = 0;
   for (let t = 1; t < STATES; t++) if (cost[t]! < cost[s]!) s = t;
-  const codedPath = new Int32Array(n);
+  const out = new Int32Array(weights.length);
   for (let p = n - 1; p >= 0; p--) {
-    codedPath[p] = chosenK[p * STATES + s]!;
-    s = fromState[p * STATES + s]!;
-  }
-  let state = 0;
-  for (let p = 0; p < n; p++) {
-    const k = codedPath[p]!;
-    out[plan.order[p]!] = dqReconstructionIndex(k, state);
-    state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
+    const step = trace[p * STATES + s]!;
+    const slot = step & 7;
+    s = step >> 3;
+    const i = plan.order[p]!;
+    if (slot === ZERO_SLOT) continue;
+    const w = weights[i]!;
+    const qMin = Math.max(1, Math.trunc(inverse * w * (w < 0 ? -1 : 1)) - 1);
+    const q = qMin + ((slot - qMin) & 3);
+    out[i] = w < 0 ? -q : q;
   }
   return out;
 }

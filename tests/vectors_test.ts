@@ -4,11 +4,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BinDecoder } from "../core/_bin_decoder.ts";
-import { ContextStates, lpsAndMps } from "../core/context_model.ts";
 import { DQ_NEXT_STATE, dqReconstructionIndex } from "../core/dependent_quantization.ts";
 import { effectiveScanOrder, matrixView } from "../core/scan.ts";
-import { contextLayout } from "../core/syntax.ts";
-import { visitLevelBins } from "../encoder/_level_bins.ts";
 import { stepSize } from "../core/step_size.ts";
 import { runConformance } from "../conformance/run.ts";
 
@@ -154,50 +151,6 @@ Deno.test({
       const hex = (d.decodeBypassBits(16) * 65536 + low).toString(16).padStart(8, "0");
       assert.equal(hex, t.step_f32_hex, v.id);
     }
-  },
-});
-
-// The context-coded bins of one level in coding order, from our binarisation. Every context of
-// one level's binarisation is distinct, so in a fresh block row all of them are in their initial
-// state.
-function firstLevelBins(k: number, numGtx: number, limit: number): number[] {
-  const bins: number[] = [];
-  const layout = contextLayout(numGtx, false, "nnc1");
-  visitLevelBins(k, layout, numGtx, layout.sig, 0, {
-    bin: (_, bin) => bins.push(bin),
-    bypass() {},
-  });
-  return bins.slice(0, limit);
-}
-
-Deno.test({
-  name: "default-set contexts start at p = ½: LPS 128 at range 256, MPS 1 (block-row starts)",
-  ignore: absent,
-  async fn() {
-    // At a block-row start the range is 256 and every context is in its initial state. If that
-    // state codes with LPS 128 and MPS 1, each bin of the first level takes exactly one bit and
-    // is the inverse of the next bit of value8. Checked on every vector that has all-default
-    // estimator sets (param_opt 0) and entry points.
-    const m = await manifest();
-    let rows = 0;
-    for (const v of m.vectors) {
-      if (v.level !== "payload" || v.coding.param_opt !== 0) continue;
-      if (v.payload.entry_points.length === 0) continue;
-      const shape = v.files.input.shape;
-      const [, w] = matrixView(shape);
-      const b = 4 << v.coding.scan_order_effective;
-      const levels = await int32(v.coding.dq_flag ? v.files.coded_levels : v.files.levels);
-      v.payload.entry_points.forEach((ep: Json, i: number) => {
-        const bins = firstLevelBins(levels[(i + 1) * b * w]!, v.coding.num_gtx_flags, 8);
-        const value8Bits = bins.map((_, n) => (ep.value8 >> (7 - n)) & 1);
-        assert.deepEqual(bins.map((x) => 1 - x), value8Bits, `${v.id} block row ${i + 1}`);
-        rows++;
-      });
-    }
-    assert.ok(rows >= 8);
-    // Our estimator's initial state must code the same way.
-    const fresh = new ContextStates(4);
-    for (let ctx = 0; ctx < 4; ctx++) assert.equal(lpsAndMps(fresh, ctx, 256), (1 << 9) | 128);
   },
 });
 
