@@ -9,10 +9,10 @@ import { effectiveScanOrder } from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
 import { payloadParams } from "../core/syntax.ts";
 import type { PayloadParams } from "../core/syntax.ts";
-import { decodePayload } from "../decoder/decode_payload.ts";
-import { encodePayload } from "./encode_payload.ts";
+import { type DecodedPayload, decodePayload } from "../decoder/decode_payload.ts";
+import { encodePayload, type EncodePayloadParams } from "./encode_payload.ts";
 import { writeNnrUnit } from "./nnr_writer.ts";
-import { quantizeDqTrellis, quantizeUniform, quantizeUrqRd } from "./quantize.ts";
+import { fittingQp, quantizeDqTrellis, quantizeUniform, quantizeUrqRd } from "./quantize.ts";
 
 /** How a float tensor is quantised. */
 export interface FloatCoding {
@@ -75,9 +75,6 @@ export interface EncodedTensor {
   readonly squaredError: number;
 }
 
-/** Largest |level| the encoder produces; the qp is raised until the levels fit. */
-const MAX_LEVEL = 2 ** 30;
-
 /**
  * Quantises and codes one tensor into an NNR compressed data unit (first-edition syntax,
  * `general_profile_idc` 0, base qp 0), then decodes the unit's payload to take the entry points
@@ -125,57 +122,94 @@ export function encodeTensor(job: TensorJob): EncodedTensor {
   let step: number | null = null;
   if (coding.kind === "float") {
     if (!(job.values instanceof Float32Array)) throw new TypeError("Float coding needs floats");
-    qp = fittingQp(job.values, coding.qp, coding.qpDensity);
+    qp = fittingQp(job.values, coding.qp, coding.qpDensity, {
+      dq: coding.dq,
+      lambdaScale: coding.lambdaScale,
+      syntax: params.syntax,
+    });
     step = stepSize(qp, coding.qpDensity);
     levels = quantize(job.values, step, params, coding);
   } else {
     if (!(job.values instanceof Int32Array)) throw new TypeError("Integer coding needs int32");
     levels = job.values;
   }
-  const encoded = encodePayload(levels, { ...params, ...(qp === null ? {} : { qp }) });
-  const decoded = decodePayload(encoded.bytes, params, {}, { codedLevels: false });
-  for (let i = 0; i < levels.length; i++) {
-    if (decoded.levels[i] !== levels[i]) {
-      throw new Error(`Internal error: tensor "${job.name}" does not decode to its levels`);
-    }
-  }
+  const { unit, payloadBytes, decoded } = encodeDataUnit(job.name, levels, {
+    ...params,
+    ...(qp === null ? {} : { qp }),
+  });
   let squaredError = 0;
   if (step !== null) {
     const w = job.values;
     for (let i = 0; i < w.length; i++) squaredError += (w[i]! - decoded.recon![i]!) ** 2;
   }
+  return { unit, payloadBytes, qp, step, levelsCrc32: levelsCrc32(decoded.levels), squaredError };
+}
+
+/** A data unit coded from its levels. */
+export interface EncodedDataUnit {
+  /** The complete NNR_NDU unit. */
+  readonly unit: Uint8Array<ArrayBuffer>;
+  /** Length of its CABAC payload. */
+  readonly payloadBytes: number;
+  /** The payload decoded again (levels and reconstruction; no coded levels). */
+  readonly decoded: DecodedPayload;
+}
+
+/**
+ * Codes levels into an NNR compressed data unit: the payload, then the unit header with the
+ * entry points that decoding the payload gives (as the reference encoder does), checking that the
+ * payload decodes to the levels. With `syntax: "nnc2"` and `profileIdc: 1` the header carries the
+ * profile-1 elements the NNCodec 2.0 encoder writes (`parameter_id` = `parameterId`).
+ *
+ * @param name `topology_elem_id` of the unit.
+ * @param levels The levels (reconstruction indices) in tensor layout.
+ * @param params How to code them (the scan order as signalled; a shape that forces row-major
+ * signals 0).
+ * @param parameterId Profile 1: the tensor's index in the stream.
+ * @returns The unit.
+ * @throws {RangeError} If the qp cannot be signalled or the shape is not codable.
+ *
+ * @example
+ * ```ts
+ * import { encodeDataUnit } from "./encode_tensor.ts";
+ * import { payloadParams } from "../core/syntax.ts";
+ * import { readNnrUnits } from "../decoder/nnr_units.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const params = { ...payloadParams([2, 2], { dqFlag: 0 }), qp: -32 };
+ * const { unit } = encodeDataUnit("w", Int32Array.of(1, 0, -3, 2), params);
+ * assert.deepEqual(readNnrUnits(unit)[0]!.fields.tensor_dimensions, [2, 2]);
+ * ```
+ */
+export function encodeDataUnit(
+  name: string,
+  levels: Int32Array,
+  params: EncodePayloadParams,
+  parameterId = 0,
+): EncodedDataUnit {
+  const encoded = encodePayload(levels, params);
+  const decoded = decodePayload(encoded.bytes, params, {}, { codedLevels: false });
+  for (let i = 0; i < levels.length; i++) {
+    if (decoded.levels[i] !== levels[i]) {
+      throw new Error(`Internal error: tensor "${name}" does not decode to its levels`);
+    }
+  }
+  const profile1 = params.syntax === "nnc2" && params.profileIdc === 1;
   const fields = {
-    nnr_compressed_data_unit_payload_type: coding.kind === "float" ? 1 : 0,
-    topology_elem_id: job.name,
+    nnr_compressed_data_unit_payload_type: params.payloadType === "float" ? 1 : 0,
+    topology_elem_id: name,
+    ...(profile1 ? { node_id_present_flag: 1, device_id: 0, parameter_id: parameterId } : {}),
+    ...(profile1 ? { put_node_depth: 0 } : {}),
     dq_flag: params.dqFlag,
-    tensor_dimensions: [...shape],
-    cabac_unary_length_minus1: coding.cabacUnaryLengthMinus1,
-    scan_order: scanOrder,
+    tensor_dimensions: [...params.shape],
+    cabac_unary_length_minus1: params.numGtxFlags - 1,
+    scan_order: params.scanOrder,
     cabac_entry_point_list: decoded.entryPoints.map((e) =>
       e.bitOffsetDelta * 2048 + e.value8 * 8 + e.dqState
     ),
   };
-  const unit = writeNnrUnit({ type: 5, fields, payload: encoded.bytes }, 0);
-  return {
-    unit,
-    payloadBytes: encoded.bytes.length,
-    qp,
-    step,
-    levelsCrc32: levelsCrc32(decoded.levels),
-    squaredError,
-  };
-}
-
-/** The requested qp, raised until max|w| / step fits the level range. */
-function fittingQp(values: Float32Array, qp: number, qpDensity: number): number {
-  let max = 0;
-  for (let i = 0; i < values.length; i++) {
-    const a = Math.abs(values[i]!);
-    if (!(a <= Number.MAX_VALUE)) throw new RangeError("Cannot quantise non-finite values");
-    if (a > max) max = a;
-  }
-  while (max / stepSize(qp, qpDensity) >= MAX_LEVEL) qp++;
-  return qp;
+  const unit = writeNnrUnit({ type: 5, fields, payload: encoded.bytes }, profile1 ? 1 : 0);
+  return { unit, payloadBytes: encoded.bytes.length, decoded };
 }
 
 function quantize(

@@ -35,11 +35,11 @@ export interface NnrFileContents {
 }
 
 /**
- * Writes an NNR file. Without a model and with `metadata: false` the result is exactly what the
- * reference encoder writes for the same data units.
+ * Writes an NNR file: the units the reference writes, with our metadata unit (the tensor list with
+ * CRCs) and, with a model, the model skeleton between the reference's topology unit and the data
+ * units. The reference decoder skips our units.
  *
  * @param contents The tensors and model.
- * @param options `metadata: false` leaves out our metadata and model units.
  * @returns The file.
  *
  * @example
@@ -53,46 +53,74 @@ export interface NnrFileContents {
  * assert.deepEqual(types, [0, 1, 3, 3]);
  * ```
  */
-export async function writeNnrFile(
-  contents: NnrFileContents,
-  options: { readonly metadata?: boolean } = {},
-): Promise<Uint8Array<ArrayBuffer>> {
-  const units: NnrUnitSpec[] = [
-    { type: 0, fields: { general_profile_idc: 0 } },
+export async function writeNnrFile(contents: NnrFileContents): Promise<Uint8Array<ArrayBuffer>> {
+  const model = contents.model;
+  const tensors = contents.tensors.map(({ name, dtype, shape, slot, crc32 }) => ({
+    name,
+    dtype,
+    shape,
+    ...(slot === undefined ? {} : { slot }),
+    crc32,
+  }));
+  const ours = [topologyUnit(formatMeta({
+    model: model && {
+      format: model.format,
+      bytes: model.skeleton.length,
+      crc32: crc32(model.skeleton),
+    },
+    tensors,
+  }))];
+  if (model) {
+    const packed = await deflate(new Uint8Array(model.skeleton));
+    ours.push(topologyUnit(MODEL_HEADER + toBase64(packed)));
+  }
+  return concatBytes([
+    writeNnrUnits([...headerUnits(contents.qpDensity, 0), ...ours]),
+    ...contents.tensors.map((t) => t.unit),
+  ]);
+}
+
+/**
+ * Writes an NNR file exactly as the reference encoder does around the given data units: start
+ * unit, model parameter set, empty topology unit, then the data units.
+ *
+ * @param units The complete NNR_NDU units, in order.
+ * @param qpDensity `mps_qp_density` (the float payloads' qp fields depend on it).
+ * @param profileIdc `general_profile_idc`: 1 for NNCodec 2.0 syntax, whose data units must then
+ * have been written for profile 1.
+ * @returns The file.
+ *
+ * @example
+ * ```ts
+ * import { writeBareNnrFile } from "./nnr_file.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(writeBareNnrFile([], 2).length, 18);
+ * ```
+ */
+export function writeBareNnrFile(
+  units: readonly Uint8Array[],
+  qpDensity: number,
+  profileIdc: 0 | 1 = 0,
+): Uint8Array<ArrayBuffer> {
+  return concatBytes([writeNnrUnits(headerUnits(qpDensity, profileIdc)), ...units]);
+}
+
+/** Start unit, model parameter set (base qp 0) and the reference's empty topology unit. */
+function headerUnits(qpDensity: number, profileIdc: 0 | 1): NnrUnitSpec[] {
+  return [
+    { type: 0, fields: { general_profile_idc: profileIdc } },
     {
       type: 1,
       fields: {
         topology_carriage_flag: 1,
         mps_quantization_method_flags: 1,
-        mps_qp_density: contents.qpDensity,
+        mps_qp_density: qpDensity,
         mps_quantization_parameter: 0,
       },
     },
     topologyUnit(""),
   ];
-  if (options.metadata !== false) {
-    const model = contents.model;
-    const tensors = contents.tensors.map(({ name, dtype, shape, slot, crc32 }) => ({
-      name,
-      dtype,
-      shape,
-      ...(slot === undefined ? {} : { slot }),
-      crc32,
-    }));
-    units.push(topologyUnit(formatMeta({
-      model: model && {
-        format: model.format,
-        bytes: model.skeleton.length,
-        crc32: crc32(model.skeleton),
-      },
-      tensors,
-    })));
-    if (model) {
-      const packed = await deflate(new Uint8Array(model.skeleton));
-      units.push(topologyUnit(MODEL_HEADER + toBase64(packed)));
-    }
-  }
-  return concatBytes([writeNnrUnits(units), ...contents.tensors.map((t) => t.unit)]);
 }
 
 function topologyUnit(text: string): NnrUnitSpec {

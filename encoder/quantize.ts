@@ -14,6 +14,7 @@
 import { ContextStates } from "../core/context_model.ts";
 import { DQ_NEXT_STATE } from "../core/dependent_quantization.ts";
 import { scanPlan } from "../core/scan.ts";
+import { stepSize } from "../core/step_size.ts";
 import { contextLayout, neighbourClass, type PayloadParams } from "../core/syntax.ts";
 import { adaptLevel, type LevelContexts, levelCost } from "./_level_bins.ts";
 
@@ -59,6 +60,60 @@ export function quantizeUniform(weights: Float32Array, step: number): Int32Array
     out[i] = q;
   }
   return out;
+}
+
+/**
+ * The qp the reference encoder uses (CODING.md 9.1): the requested one, or, when the quantiser
+ * would produce a level outside its range, the smallest qp of the step max|w| / (2^31 − 3).
+ *
+ * @param weights The weights.
+ * @param qp The requested qp.
+ * @param qpDensity qp_density, 0..7.
+ * @param quantiser How the levels are made: DQ, λ, and the syntax (its DQ range differs).
+ * @returns The qp to use.
+ * @throws {RangeError} If a weight is not finite.
+ *
+ * @example A tensor too large for qp −40 gets a coarser step
+ * ```ts
+ * import { fittingQp } from "./quantize.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const quantiser = { dq: false, lambdaScale: 0, syntax: "nnc1" } as const;
+ * assert.equal(fittingQp(Float32Array.of(0.5, -1), -40, 2, quantiser), -40);
+ * assert.equal(fittingQp(Float32Array.of(1e7), -40, 2, quantiser), -31);
+ * ```
+ */
+export function fittingQp(
+  weights: Float32Array,
+  qp: number,
+  qpDensity: number,
+  quantiser: { readonly dq: boolean; readonly lambdaScale: number; readonly syntax: string },
+): number {
+  let min = 0;
+  let max = 0;
+  for (let i = 0; i < weights.length; i++) {
+    const w = weights[i]!;
+    if (!Number.isFinite(w)) throw new RangeError("Cannot quantise non-finite values");
+    if (w < min) min = w;
+    if (w > max) max = w;
+  }
+  const maxAbs = Math.max(max, -min);
+  const step = stepSize(qp, qpDensity);
+  // RDOQ scales in binary64, the other quantisers in binary32.
+  const binary64 = !quantiser.dq && quantiser.lambdaScale > 0;
+  const inverse = Math.fround(1 / step);
+  const level = (w: number) => roundHalfAway(binary64 ? w * (1 / step) : Math.fround(w * inverse));
+  const low = level(min);
+  const high = level(max);
+  const [lowest, highest] = !quantiser.dq
+    ? [-(2 ** 31), 2 ** 31 - 1]
+    : [quantiser.syntax === "nnc2" ? -(2 ** 31) + 2 : -(2 ** 31) - 2, 2 ** 31 - 3];
+  if (low >= lowest && high <= highest) return qp;
+  const scale = 2 ** qpDensity;
+  const minStep = maxAbs / (2 ** 31 - 3);
+  const base = Math.fround(Math.floor(Math.log2(minStep)) * scale);
+  const x = (minStep * scale) / 2 ** Math.fround(base / scale) - scale;
+  return Math.ceil(Math.fround(base + x));
 }
 
 /** Options of the rate-distortion quantisers. */

@@ -7,7 +7,7 @@ import { META_HEADER, MODEL_HEADER } from "../core/container.ts";
 import { readNnrFile } from "../decoder/nnr_file.ts";
 import { readNnrUnits } from "../decoder/nnr_units.ts";
 import { encodeTensor, type TensorJob } from "../encoder/encode_tensor.ts";
-import { type FileTensor, writeNnrFile } from "../encoder/nnr_file.ts";
+import { type FileTensor, writeBareNnrFile, writeNnrFile } from "../encoder/nnr_file.ts";
 
 const float = (qp: number, dq: boolean, scanOrder = 0, lambdaScale = 0) => ({
   kind: "float" as const,
@@ -125,7 +125,7 @@ Deno.test("writeNnrFile() puts only units the reference decoder accepts, in its 
 
 Deno.test("readNnrFile() reads files without our units as float32 and int32 tensors", async () => {
   const { tensors } = await ourFile();
-  const bare = await writeNnrFile({ qpDensity: 2, model: null, tensors }, { metadata: false });
+  const bare = writeBareNnrFile(tensors.map((t) => t.unit), 2);
   assert.deepEqual(readNnrUnits(bare).map((u) => u.type), [0, 1, 3, 5, 5, 5, 5, 5]);
   const file = await readNnrFile(bare);
   assert.equal(file.meta, null);
