@@ -8,22 +8,24 @@ import {
   updateContext,
 } from "./context_model.ts";
 
-/** The arithmetic encoder state, writing into a growable byte buffer. */
+/**
+ * The arithmetic encoder state, writing into a growable byte buffer. Hot loops may keep `low`,
+ * `range` and `free` in locals, write them back and call {@linkcode BinEncoder.emitByte} when
+ * `free` drops below 12.
+ */
 export class BinEncoder {
   /** L: low end of the interval. */
-  private low = 0;
+  low = 0;
   /** R: range, 256..510. */
   range = 510;
   /** F: bit positions of L not yet occupied. */
-  private free = 23;
+  free = 23;
   /** Y: the first held-back byte. */
   private held = 0;
   /** C: number of held-back bytes. */
   private heldCount = 0;
   private out: Uint8Array<ArrayBuffer>;
   private length = 0;
-  /** Total renormalisation and bypass shifts so far: the decoder's bit position P. */
-  shifts = 0;
 
   /** @param capacity Initial buffer size in bytes. */
   constructor(capacity = 1024) {
@@ -39,8 +41,16 @@ export class BinEncoder {
     this.out[this.length++] = b;
   }
 
-  /** emit_byte of CODING.md 2.4. */
-  private emitByte(): void {
+  /**
+   * The decoder's bit position P at this point of the stream (CODING.md 1.8): every shift of L
+   * is one, and the bits of L are either out (in bytes, held back or written) or pending.
+   */
+  bitPosition(): number {
+    return 8 * (this.length + this.heldCount) + 23 - this.free;
+  }
+
+  /** emit_byte of CODING.md 2.4: moves the top byte of L out. */
+  emitByte(): void {
     const lead = this.low >> (24 - this.free);
     this.free += 8;
     this.low &= (1 << (32 - this.free)) - 1;
@@ -67,7 +77,6 @@ export class BinEncoder {
         this.range <<= 1;
         this.low <<= 1;
         this.free--;
-        this.shifts++;
         if (this.free < 12) this.emitByte();
       }
     } else {
@@ -76,7 +85,6 @@ export class BinEncoder {
       this.range = lps << t;
       this.low <<= t;
       this.free -= t;
-      this.shifts += t;
       if (this.free < 12) this.emitByte();
     }
     updateContext(st, ctx, bin);
@@ -86,7 +94,6 @@ export class BinEncoder {
   encodeBypass(bin: number): void {
     this.low = (this.low << 1) + (bin ? this.range : 0);
     this.free--;
-    this.shifts++;
     if (this.free < 12) this.emitByte();
   }
 
@@ -108,7 +115,6 @@ export class BinEncoder {
       this.low <<= 1;
       this.range <<= 1;
       this.free--;
-      this.shifts++;
     }
     if (this.free < 12) this.emitByte();
   }

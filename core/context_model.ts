@@ -21,6 +21,52 @@ const A0 = Int16Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[2]);
 /** Initial fine sub-state `b0` of each parameter set. */
 const B0 = Int16Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[3]);
 
+/** The adaptation shifts ka and kb of the parameter sets lie in 4..7. */
+const MIN_SHIFT = 4;
+const SHIFTS = 4;
+
+/**
+ * The update of the coarse sub-state as a table (CODING.md 3.4):
+ * `NEXT_A[rowA + (bin << 8) + a]` is the new `a`, where `rowA` = {@linkcode ContextStates.rowA}
+ * (256 entries per bin, offset so that `a` = −128..127 indexes them).
+ */
+export const NEXT_A: Readonly<Int16Array> = transitionTable(8, 3);
+
+/** The update of the fine sub-state: `NEXT_B[rowB + (bin << 12) + b]`, `b` = −2048..2047. */
+export const NEXT_B: Readonly<Int16Array> = transitionTable(12, 7);
+
+/**
+ * `x + d · (STEP[16 + ((d·x) >> shift)] >> k)` for d = ±1, every k of a parameter set and every x
+ * of `bits` signed bits (CODING.md 3.6 bounds the reachable states well inside them).
+ */
+function transitionTable(bits: number, shift: number): Int16Array {
+  const size = 1 << bits;
+  const table = new Int16Array(SHIFTS * 2 * size);
+  for (let k = 0; k < SHIFTS; k++) {
+    for (let bin = 0; bin < 2; bin++) {
+      const d = 2 * bin - 1;
+      for (let x = -size / 2; x < size / 2; x++) {
+        const step = ADAPTATION_STEP[16 + ((d * x) >> shift)] ?? 0;
+        table[(2 * k + bin) * size + size / 2 + x] = x + d * (step >> (k + MIN_SHIFT));
+      }
+    }
+  }
+  return table;
+}
+
+/**
+ * The LPS sub-range indexed without an absolute value or a mask (CODING.md 3.3):
+ * `LPS_BY_STATE[((s >> 7) << 3) + (R >> 5) + 248]` = `lps_range_table[(R >> 5) & 7][|s >> 7|]`
+ * for a combined state s (s >> 7 in −32..31) and a range R in 256..511.
+ */
+export const LPS_BY_STATE: Readonly<Uint16Array> = (() => {
+  const table = new Uint16Array(64 * 8);
+  for (let i = -32; i < 32; i++) {
+    for (let q = 0; q < 8; q++) table[((i + 32) << 3) + q] = LPS_RANGE[(Math.abs(i) << 3) | q]!;
+  }
+  return table;
+})();
+
 /** The cost of a bypass bin in the units of {@linkcode binCost} (one bit). */
 export const BYPASS_COST = 1 << 15;
 
@@ -45,10 +91,10 @@ export class ContextStates {
   readonly a: Int16Array<ArrayBuffer>;
   /** Fine sub-state per context. */
   readonly b: Int16Array<ArrayBuffer>;
-  /** Adaptation shift of `a` per context (`ka` of its parameter set). */
-  readonly ka: Uint8Array<ArrayBuffer>;
-  /** Adaptation shift of `b` per context (`kb` of its parameter set). */
-  readonly kb: Uint8Array<ArrayBuffer>;
+  /** Where each context's update of `a` starts in {@linkcode NEXT_A} (from `ka` of its set). */
+  readonly rowA: Int32Array<ArrayBuffer>;
+  /** Where each context's update of `b` starts in {@linkcode NEXT_B} (from `kb` of its set). */
+  readonly rowB: Int32Array<ArrayBuffer>;
   /** Estimator parameter set per context. */
   readonly parameterSet: Uint8Array<ArrayBuffer>;
 
@@ -61,8 +107,8 @@ export class ContextStates {
     this.states = new Int16Array(2 * count);
     this.a = this.states.subarray(0, count);
     this.b = this.states.subarray(count);
-    this.ka = new Uint8Array(count).fill(ESTIMATOR_PARAMETER_SETS[0]![0]);
-    this.kb = new Uint8Array(count).fill(ESTIMATOR_PARAMETER_SETS[0]![1]);
+    this.rowA = new Int32Array(count).fill(rowA(ESTIMATOR_PARAMETER_SETS[0]![0]));
+    this.rowB = new Int32Array(count).fill(rowB(ESTIMATOR_PARAMETER_SETS[0]![1]));
     this.parameterSet = new Uint8Array(count);
   }
 
@@ -81,8 +127,8 @@ export class ContextStates {
     const p = ESTIMATOR_PARAMETER_SETS[set];
     if (p === undefined) throw new RangeError(`Estimator parameter set ${set} is not in 0..8`);
     this.parameterSet[ctx] = set;
-    this.ka[ctx] = p[0];
-    this.kb[ctx] = p[1];
+    this.rowA[ctx] = rowA(p[0]);
+    this.rowB[ctx] = rowB(p[1]);
     this.a[ctx] = p[2];
     this.b[ctx] = p[3];
   }
@@ -104,6 +150,14 @@ export class ContextStates {
       this.b[c] = B0[set[c]!]!;
     }
   }
+}
+
+function rowA(ka: number): number {
+  return (ka - MIN_SHIFT) * 512 + 128;
+}
+
+function rowB(kb: number): number {
+  return (kb - MIN_SHIFT) * 8192 + 2048;
 }
 
 /**
@@ -137,8 +191,7 @@ export function mostProbableSymbol(st: ContextStates, ctx: number): number {
  * @returns The LPS sub-range.
  */
 export function lpsRange(st: ContextStates, ctx: number, range: number): number {
-  const i = combinedState(st, ctx) >> 7;
-  return LPS_RANGE[((i < 0 ? -i : i) << 3) | ((range >> 5) & 7)]!;
+  return LPS_BY_STATE[((combinedState(st, ctx) >> 7) << 3) + (range >> 5) + 248]!;
 }
 
 /**
@@ -149,15 +202,8 @@ export function lpsRange(st: ContextStates, ctx: number, range: number): number 
  * @param bin The coded bin, 0 or 1.
  */
 export function updateContext(st: ContextStates, ctx: number, bin: number): void {
-  const a = st.a[ctx]!;
-  const b = st.b[ctx]!;
-  if (bin) {
-    st.a[ctx] = a + (ADAPTATION_STEP[16 + (a >> 3)]! >> st.ka[ctx]!);
-    st.b[ctx] = b + (ADAPTATION_STEP[16 + (b >> 7)]! >> st.kb[ctx]!);
-  } else {
-    st.a[ctx] = a - (ADAPTATION_STEP[16 + (-a >> 3)]! >> st.ka[ctx]!);
-    st.b[ctx] = b - (ADAPTATION_STEP[16 + (-b >> 7)]! >> st.kb[ctx]!);
-  }
+  st.a[ctx] = NEXT_A[st.rowA[ctx]! + (bin << 8) + st.a[ctx]!]!;
+  st.b[ctx] = NEXT_B[st.rowB[ctx]! + (bin << 12) + st.b[ctx]!]!;
 }
 
 /**

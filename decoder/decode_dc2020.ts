@@ -7,7 +7,12 @@
 import { BinDecoder } from "../core/_bin_decoder.ts";
 import { ContextStates } from "../core/context_model.ts";
 import { DecodeError } from "../core/errors.ts";
-import { contextLayout, DC2020_CONTEXTS, neighbourClass } from "../core/syntax.ts";
+import {
+  contextLayout,
+  DC2020_CONTEXTS,
+  MAX_REMAINDER_PREFIX,
+  neighbourClass,
+} from "../core/syntax.ts";
 
 /** One tensor of a DeepCABAC-2020 stream. */
 export interface Dc2020Tensor {
@@ -31,8 +36,6 @@ export interface Dc2020Stream {
 
 const DIMS_BY_CODE = [1, 2, 4, -1] as const;
 const DEFAULT_MAX_ELEMENTS = 2 ** 28;
-/** Longest remainder prefix of a 32-bit level (CODING.md 5.2: e ≤ 30). */
-const MAX_REMAINDER_PREFIX = 30;
 
 /**
  * Decodes `tensorCount` tensors from a DeepCABAC-2020 stream. The stream does not carry the

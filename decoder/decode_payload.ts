@@ -4,9 +4,8 @@
  * @module
  */
 import { BinDecoder, OVERRUN_SLACK } from "../core/_bin_decoder.ts";
-import { ADAPTATION_STEP, LPS_RANGE } from "../core/_tables.ts";
-import { ContextStates } from "../core/context_model.ts";
-import { DQ_NEXT_STATE } from "../core/dependent_quantization.ts";
+import { ContextStates, LPS_BY_STATE, NEXT_A, NEXT_B } from "../core/context_model.ts";
+import { DQ_NEXT_STATE, dqReconstructionIndex } from "../core/dependent_quantization.ts";
 import { DecodeError } from "../core/errors.ts";
 import { rangeResetBeforeFirstRow, type ScanPlan, scanPlan } from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
@@ -17,6 +16,7 @@ import {
   MAX_GTX_FLAGS,
   neighbourClass,
   type PayloadParams,
+  runContexts,
 } from "../core/syntax.ts";
 
 /** Limits checked before anything is allocated. */
@@ -58,8 +58,6 @@ export interface DecodedPayload {
 }
 
 const DEFAULT_MAX_ELEMENTS = 2 ** 28;
-/** Longest remainder prefix of a 32-bit level (CODING.md 5.2: e ≤ 30). */
-const MAX_REMAINDER_PREFIX = 30;
 
 /** Checks payload parameters that come from an untrusted header. */
 export function validatePayloadParams(params: PayloadParams, limits: DecodeLimits = {}): number {
@@ -309,7 +307,7 @@ function decodeBlockRowLevels(
   const { height, width, blockSize } = plan;
   const bw = blockSize === 0 ? width : blockSize;
   const bh = blockSize === 0 ? height : blockSize;
-  const run = runContexts(head.layout, params.numGtxFlags);
+  const run = runContexts(head.layout);
   const dq = params.dqFlag === 1 ? levels : null;
   let previous = 0;
   const r0 = br * bh;
@@ -354,22 +352,6 @@ function reconstruct(
 }
 
 /**
- * After the sign, a level is a run of 1 bins ended by a 0: the greater-than flags GTX[g][sign]
- * (g < N), then the remainder prefix REM[e]. Returns that run's contexts, the positive run first
- * and the negative run after it. A 32-bit level has at most N + 30 ones (CODING.md 5.2).
- */
-function runContexts(layout: ContextLayout, numGtx: number): Int32Array {
-  const length = numGtx + MAX_REMAINDER_PREFIX + 1;
-  const run = new Int32Array(2 * length);
-  for (let sign = 0; sign < 2; sign++) {
-    for (let j = 0; j < length; j++) {
-      run[sign * length + j] = j < numGtx ? layout.gtx + 2 * j + sign : layout.rem + j - numGtx;
-    }
-  }
-  return run;
-}
-
-/**
  * Decodes the levels of elements `[from, to)` of `coded` (one row segment, consecutive in
  * memory) with the binarisation of CODING.md 5.2. This is the hot loop: the coder registers live
  * in locals and one inlined copy of the bin decode (CODING.md 1.3 and 3.3–3.4) serves every
@@ -389,8 +371,8 @@ function decodeSegment(
 ): number {
   const A = head.ctx.a;
   const B = head.ctx.b;
-  const KA = head.ctx.ka;
-  const KB = head.ctx.kb;
+  const RA = head.ctx.rowA;
+  const RB = head.ctx.rowB;
   const sigBase = head.layout.sig;
   const signBase = head.layout.sign;
   const numGtx = head.numGtx;
@@ -404,71 +386,98 @@ function decodeSegment(
   for (let idx = from; idx < to; idx++) {
     const cls = neighbourClass(previous);
     let c = sigBase + (dqLevels === null ? 0 : 3 * state) + cls;
-    let phase = 0; // 0 significance, 1 sign, 2 run
-    let runBase = 0;
-    let j = 0;
-    for (;;) {
-      // --- one context-coded bin with context c
-      let a = A[c]!;
-      let b = B[c]!;
+    let bin = 0;
+    {
+      const a = A[c]!;
+      const b = B[c]!;
       const s = b + (a << 4);
-      let i = s >> 7;
-      if (i < 0) i = -i;
-      const lps = LPS_RANGE[(i << 3) | ((range >> 5) & 7)]!;
+      const lps = LPS_BY_STATE[((s >> 7) << 3) + (range >> 5) + 248]!;
       range -= lps;
       const scaled = range << 7;
-      let bin: number;
-      if (value < scaled) {
-        bin = s >= 0 ? 1 : 0;
-        if (range < 256) {
-          range <<= 1;
-          value <<= 1;
-          if (++bitsNeeded === 0) {
-            bitsNeeded = -8;
-            value += pos < end ? data[pos]! : 0;
-            pos++;
-          }
-        }
-      } else {
-        bin = s >= 0 ? 0 : 1;
-        const t = Math.clz32(lps) - 23;
-        value = (value - scaled) << t;
-        range = lps << t;
+      const isLps = (scaled - value - 1) >> 31; // −1 when value ≥ scaled
+      value -= scaled & isLps;
+      range ^= (range ^ lps) & isLps;
+      bin = ((~s >>> 31) ^ isLps) & 1;
+      const t = Math.clz32(range) - 23;
+      range <<= t;
+      value <<= t;
+      bitsNeeded += t;
+      if (bitsNeeded >= 0) {
+        value += (pos < end ? data[pos]! : 0) << bitsNeeded;
+        pos++;
+        bitsNeeded -= 8;
+      }
+      A[c] = NEXT_A[RA[c]! + (bin << 8) + a]!;
+      B[c] = NEXT_B[RB[c]! + (bin << 12) + b]!;
+    }
+    let k = 0;
+    if (bin) {
+      c = signBase + cls;
+      {
+        const a = A[c]!;
+        const b = B[c]!;
+        const s = b + (a << 4);
+        const lps = LPS_BY_STATE[((s >> 7) << 3) + (range >> 5) + 248]!;
+        range -= lps;
+        const scaled = range << 7;
+        const isLps = (scaled - value - 1) >> 31; // −1 when value ≥ scaled
+        value -= scaled & isLps;
+        range ^= (range ^ lps) & isLps;
+        bin = ((~s >>> 31) ^ isLps) & 1;
+        const t = Math.clz32(range) - 23;
+        range <<= t;
+        value <<= t;
         bitsNeeded += t;
         if (bitsNeeded >= 0) {
           value += (pos < end ? data[pos]! : 0) << bitsNeeded;
           pos++;
           bitsNeeded -= 8;
         }
+        A[c] = NEXT_A[RA[c]! + (bin << 8) + a]!;
+        B[c] = NEXT_B[RB[c]! + (bin << 12) + b]!;
       }
-      if (bin) {
-        a += ADAPTATION_STEP[16 + (a >> 3)]! >> KA[c]!;
-        b += ADAPTATION_STEP[16 + (b >> 7)]! >> KB[c]!;
-      } else {
-        a -= ADAPTATION_STEP[16 + (-a >> 3)]! >> KA[c]!;
-        b -= ADAPTATION_STEP[16 + (-b >> 7)]! >> KB[c]!;
-      }
-      A[c] = a;
-      B[c] = b;
-      // --- what the bin means
-      if (phase === 2) {
+      const runBase = bin * runLen;
+      let j = 0;
+      for (;;) {
+        c = run[runBase + j]!;
+        {
+          const a = A[c]!;
+          const b = B[c]!;
+          const s = b + (a << 4);
+          const lps = LPS_BY_STATE[((s >> 7) << 3) + (range >> 5) + 248]!;
+          range -= lps;
+          const scaled = range << 7;
+          if (value < scaled) {
+            bin = ~s >>> 31;
+            if (range < 256) {
+              range <<= 1;
+              value <<= 1;
+              if (++bitsNeeded === 0) {
+                bitsNeeded = -8;
+                value += pos < end ? data[pos]! : 0;
+                pos++;
+              }
+            }
+          } else {
+            bin = s >>> 31;
+            const t = Math.clz32(lps) - 23;
+            value = (value - scaled) << t;
+            range = lps << t;
+            bitsNeeded += t;
+            if (bitsNeeded >= 0) {
+              value += (pos < end ? data[pos]! : 0) << bitsNeeded;
+              pos++;
+              bitsNeeded -= 8;
+            }
+          }
+          A[c] = NEXT_A[RA[c]! + (bin << 8) + a]!;
+          B[c] = NEXT_B[RB[c]! + (bin << 12) + b]!;
+        }
         if (bin === 0) break;
         if (++j === runLen) {
           throw new DecodeError("corrupt", "Level remainder prefix is too long", pos);
         }
-        c = run[runBase + j]!;
-      } else if (phase === 0) {
-        if (bin === 0) break;
-        phase = 1;
-        c = signBase + cls;
-      } else {
-        phase = 2;
-        runBase = bin * runLen;
-        c = run[runBase]!;
       }
-    }
-    let k = 0;
-    if (phase === 2) {
       let m = j + 1;
       if (j >= numGtx) {
         // Exp-Golomb remainder: e prefix ones, then e bypass bins (CODING.md 1.4).

@@ -5,8 +5,14 @@
  * @module
  */
 import { BinEncoder } from "../core/_bin_encoder.ts";
-import { ADAPTATION_STEP, BIN_COST, ESTIMATOR_PARAMETER_SETS } from "../core/_tables.ts";
-import { ContextStates, ESTIMATOR_SET_COUNT } from "../core/context_model.ts";
+import { BIN_COST } from "../core/_tables.ts";
+import {
+  ContextStates,
+  ESTIMATOR_SET_COUNT,
+  LPS_BY_STATE,
+  NEXT_A,
+  NEXT_B,
+} from "../core/context_model.ts";
 import {
   DQ_NEXT_STATE,
   dqCodedLevel,
@@ -19,8 +25,8 @@ import {
   contextLayout,
   neighbourClass,
   type PayloadParams,
+  runContexts,
 } from "../core/syntax.ts";
-import { encodeLevel } from "./_level_bins.ts";
 
 /** Encoder-side parameters of a payload. */
 export interface EncodePayloadParams extends PayloadParams {
@@ -131,7 +137,8 @@ export function encodePayload(values: Int32Array, params: EncodePayloadParams): 
   if (rangeResetBeforeFirstRow(plan, params.syntax)) enc.resetRange();
 
   const blockRowBitOffsets: number[] = [];
-  let lastP = enc.shifts;
+  let lastP = enc.bitPosition();
+  const run = runContexts(layout);
   let state = 0;
   let previous = 0;
   forEachSegment(plan, rowSkip, (from, to) => {
@@ -140,19 +147,14 @@ export function encodePayload(values: Int32Array, params: EncodePayloadParams): 
       for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
       return;
     }
-    for (let i = from; i < to; i++) {
-      const k = coded[i]!;
-      const cls = neighbourClass(previous);
-      encodeLevel(enc, ctx, layout, layout.sig + 3 * state + cls, cls, k);
-      if (dq) state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
-      previous = k;
-    }
+    state = encodeSegment(enc, ctx, layout, run, coded, from, to, previous, dq ? state : -1);
+    previous = coded[to - 1]!;
   }, () => {
     ctx.reset();
     previous = 0;
     enc.resetRange();
-    blockRowBitOffsets.push(enc.shifts - lastP);
-    lastP = enc.shifts;
+    blockRowBitOffsets.push(enc.bitPosition() - lastP);
+    lastP = enc.bitPosition();
   });
   enc.encodeTerminate(1);
   return {
@@ -161,6 +163,149 @@ export function encodePayload(values: Int32Array, params: EncodePayloadParams): 
     estimatorSets: Uint8Array.from(sets),
     codedLevels: coded,
   };
+}
+
+/**
+ * Codes the levels of elements `[from, to)` (one row segment) with the binarisation of
+ * CODING.md 5.2: the hot loop, with the coder registers in locals and the bin coding of
+ * CODING.md 2.2 written out (without data-dependent branches) for the significance flag, the sign
+ * and the run of greater-than flags and remainder prefix that follows. `state` is the DQ state,
+ * or −1 without DQ; returns the DQ state after the segment.
+ */
+function encodeSegment(
+  enc: BinEncoder,
+  ctx: ContextStates,
+  layout: ContextLayout,
+  run: Int32Array,
+  coded: Int32Array,
+  from: number,
+  to: number,
+  previous: number,
+  state: number,
+): number {
+  const A = ctx.a;
+  const B = ctx.b;
+  const RA = ctx.rowA;
+  const RB = ctx.rowB;
+  const numGtx = layout.numGtx;
+  const runLen = run.length >> 1;
+  const dq = state >= 0;
+  let low = enc.low;
+  let range = enc.range;
+  let free = enc.free;
+  for (let idx = from; idx < to; idx++) {
+    const k = coded[idx]!;
+    const cls = neighbourClass(previous);
+    const m = k < 0 ? -k : k;
+    // After the sign: `ones` 1 bins then a 0 over the run's contexts, then the suffix bins.
+    let ones = m - 1;
+    let e = 0;
+    if (m > numGtx) {
+      e = 31 - Math.clz32(m - numGtx);
+      ones = numGtx + e;
+    }
+    // --- significance, sign, then the run: one written-out bin coding each (CODING.md 2.2)
+    let c = layout.sig + (dq ? 3 * state : 0) + cls;
+    let bin = m === 0 ? 0 : 1;
+    {
+      const a = A[c]!;
+      const b = B[c]!;
+      const s = b + (a << 4);
+      const lps = LPS_BY_STATE[((s >> 7) << 3) + (range >> 5) + 248]!;
+      range -= lps;
+      const isLps = -(bin ^ (~s >>> 31)); // −1 when the bin is the LPS
+      low += range & isLps;
+      range ^= (range ^ lps) & isLps;
+      const t = Math.clz32(range) - 23;
+      range <<= t;
+      low <<= t;
+      free -= t;
+      if (free < 12) {
+        enc.low = low;
+        enc.free = free;
+        enc.emitByte();
+        low = enc.low;
+        free = enc.free;
+      }
+      A[c] = NEXT_A[RA[c]! + (bin << 8) + a]!;
+      B[c] = NEXT_B[RB[c]! + (bin << 12) + b]!;
+    }
+    if (m !== 0) {
+      c = layout.sign + cls;
+      bin = k < 0 ? 1 : 0;
+      {
+        const a = A[c]!;
+        const b = B[c]!;
+        const s = b + (a << 4);
+        const lps = LPS_BY_STATE[((s >> 7) << 3) + (range >> 5) + 248]!;
+        range -= lps;
+        const isLps = -(bin ^ (~s >>> 31)); // −1 when the bin is the LPS
+        low += range & isLps;
+        range ^= (range ^ lps) & isLps;
+        const t = Math.clz32(range) - 23;
+        range <<= t;
+        low <<= t;
+        free -= t;
+        if (free < 12) {
+          enc.low = low;
+          enc.free = free;
+          enc.emitByte();
+          low = enc.low;
+          free = enc.free;
+        }
+        A[c] = NEXT_A[RA[c]! + (bin << 8) + a]!;
+        B[c] = NEXT_B[RB[c]! + (bin << 12) + b]!;
+      }
+      const runBase = k < 0 ? runLen : 0;
+      for (let j = 0; j <= ones; j++) {
+        c = run[runBase + j]!;
+        bin = j < ones ? 1 : 0;
+        {
+          const a = A[c]!;
+          const b = B[c]!;
+          const s = b + (a << 4);
+          const lps = LPS_BY_STATE[((s >> 7) << 3) + (range >> 5) + 248]!;
+          range -= lps;
+          const isLps = -(bin ^ (~s >>> 31)); // −1 when the bin is the LPS
+          low += range & isLps;
+          range ^= (range ^ lps) & isLps;
+          const t = Math.clz32(range) - 23;
+          range <<= t;
+          low <<= t;
+          free -= t;
+          if (free < 12) {
+            enc.low = low;
+            enc.free = free;
+            enc.emitByte();
+            low = enc.low;
+            free = enc.free;
+          }
+          A[c] = NEXT_A[RA[c]! + (bin << 8) + a]!;
+          B[c] = NEXT_B[RB[c]! + (bin << 12) + b]!;
+        }
+      }
+    }
+    if (e > 0) {
+      // The remainder's suffix: e bypass bins (CODING.md 2.3).
+      const suffix = m - numGtx - (1 << e);
+      for (let j = e - 1; j >= 0; j--) {
+        low = (low << 1) + (range & -((suffix >> j) & 1));
+        if (--free < 12) {
+          enc.low = low;
+          enc.free = free;
+          enc.emitByte();
+          low = enc.low;
+          free = enc.free;
+        }
+      }
+    }
+    if (dq) state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
+    previous = k;
+  }
+  enc.low = low;
+  enc.range = range;
+  enc.free = free;
+  return state;
 }
 
 /** Rows whose values are all zero. */
@@ -234,12 +379,13 @@ function dqLevelPair(
 }
 
 const SETS = ESTIMATOR_SET_COUNT;
-const SET_KA = Int32Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[0]);
-const SET_KB = Int32Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[1]);
-const SET_A0 = Int32Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[2]);
-const SET_B0 = Int32Array.from(ESTIMATOR_PARAMETER_SETS, (p) => p[3]);
 /** The flat penalty of a non-default set in the choice: 3 bits (CODING.md 7.3 step 4). */
 const SET_PENALTY = 3 << 15;
+/**
+ * Elements whose bins are gathered per context before the nine sets run over them: a context codes
+ * at most one bin per element, so a chunk's cost (≤ 2^18 per bin) fits an int32.
+ */
+const CHUNK = 1 << 12;
 
 /**
  * The reference encoder's choice of estimator parameter sets (CODING.md 7.3): every context of
@@ -247,6 +393,10 @@ const SET_PENALTY = 3 << 15;
  * non-default set paying a flat 3 bits. The bins are those of the levels as given (with DQ the
  * reconstruction indices, although the coded levels are what is coded), without bypass bins;
  * states restart at block rows, accumulators do not.
+ *
+ * For speed the bins of a chunk of elements are first gathered per context (a context codes at
+ * most one bin per element), then each set runs over each context's bins with its state in
+ * locals.
  */
 function chooseEstimatorSets(
   indices: Int32Array,
@@ -259,30 +409,89 @@ function chooseEstimatorSets(
   const total = layout.total;
   const numGtx = params.numGtxFlags;
   const dq = params.dqFlag === 1;
-  // Context X under set e lives at index X * SETS + e.
-  const sa = new Int16Array(total * SETS);
-  const sb = new Int16Array(total * SETS);
+  // Set e's initial state and update rows, from the estimator itself.
+  const initial = new ContextStates(SETS);
+  for (let e = 0; e < SETS; e++) initial.init(e, e);
+  // Context x under set e lives at index x * SETS + e.
+  const states = new ContextStates(total * SETS);
   const acc = new Float64Array(total * SETS);
   const restart = () => {
-    for (let i = 0; i < sa.length; i++) {
-      sa[i] = SET_A0[i % SETS]!;
-      sb[i] = SET_B0[i % SETS]!;
+    for (let i = 0; i < total * SETS; i++) {
+      states.a[i] = initial.a[i % SETS]!;
+      states.b[i] = initial.b[i % SETS]!;
     }
   };
   restart();
-  const add = (x: number, bin: number) => {
-    for (let i = x * SETS, e = 0; e < SETS; i++, e++) {
-      const a = sa[i]!;
-      const b = sb[i]!;
-      acc[i]! += BIN_COST[((512 + ((b + (a << 4)) >> 3)) << 1) | bin]!;
-      if (bin) {
-        sa[i] = a + (ADAPTATION_STEP[16 + (a >> 3)]! >> SET_KA[e]!);
-        sb[i] = b + (ADAPTATION_STEP[16 + (b >> 7)]! >> SET_KB[e]!);
-      } else {
-        sa[i] = a - (ADAPTATION_STEP[16 + (-a >> 3)]! >> SET_KA[e]!);
-        sb[i] = b - (ADAPTATION_STEP[16 + (-b >> 7)]! >> SET_KB[e]!);
+  const chunk = Math.min(CHUNK, indices.length);
+  const bins = new Uint8Array(total * chunk);
+  const count = new Int32Array(total);
+  let elements = 0;
+  // Sets with the same adaptation shifts whose states have met stay together for good (same bins,
+  // same updates), so each chunk runs only the distinct states, three side by side (independent
+  // dependency chains that the processor overlaps).
+  const representative = new Int32Array(SETS);
+  const distinct = new Int32Array(SETS + 2);
+  const sums = new Float64Array(SETS);
+  const flush = () => {
+    for (let x = 0; x < total; x++) {
+      const n = count[x]!;
+      if (n === 0) continue;
+      const base = x * SETS;
+      let found = 0;
+      for (let e = 0; e < SETS; e++) {
+        let r = e;
+        for (let f = 0; f < e; f++) {
+          if (
+            representative[f] === f && initial.rowA[f] === initial.rowA[e] &&
+            initial.rowB[f] === initial.rowB[e] && states.a[base + f] === states.a[base + e] &&
+            states.b[base + f] === states.b[base + e]
+          ) {
+            r = f;
+            break;
+          }
+        }
+        representative[e] = r;
+        if (r === e) distinct[found++] = e;
       }
+      // Pad to a multiple of three with repeats (their results are simply written twice).
+      while (found % 3 !== 0) distinct[found] = distinct[found++ - 1]!;
+      const from = x * chunk;
+      for (let g = 0; g < found; g += 3) {
+        const e0 = distinct[g]!, e1 = distinct[g + 1]!, e2 = distinct[g + 2]!;
+        const rowA0 = initial.rowA[e0]!, rowB0 = initial.rowB[e0]!;
+        const rowA1 = initial.rowA[e1]!, rowB1 = initial.rowB[e1]!;
+        const rowA2 = initial.rowA[e2]!, rowB2 = initial.rowB[e2]!;
+        let a0 = states.a[base + e0]!, b0 = states.b[base + e0]!, sum0 = 0;
+        let a1 = states.a[base + e1]!, b1 = states.b[base + e1]!, sum1 = 0;
+        let a2 = states.a[base + e2]!, b2 = states.b[base + e2]!, sum2 = 0;
+        for (let j = from; j < from + n; j++) {
+          const bin = bins[j]!;
+          sum0 = (sum0 + BIN_COST[((512 + ((b0 + (a0 << 4)) >> 3)) << 1) | bin]!) | 0;
+          sum1 = (sum1 + BIN_COST[((512 + ((b1 + (a1 << 4)) >> 3)) << 1) | bin]!) | 0;
+          sum2 = (sum2 + BIN_COST[((512 + ((b2 + (a2 << 4)) >> 3)) << 1) | bin]!) | 0;
+          a0 = NEXT_A[rowA0 + (bin << 8) + a0]!;
+          a1 = NEXT_A[rowA1 + (bin << 8) + a1]!;
+          a2 = NEXT_A[rowA2 + (bin << 8) + a2]!;
+          b0 = NEXT_B[rowB0 + (bin << 12) + b0]!;
+          b1 = NEXT_B[rowB1 + (bin << 12) + b1]!;
+          b2 = NEXT_B[rowB2 + (bin << 12) + b2]!;
+        }
+        states.a[base + e0] = a0, states.b[base + e0] = b0, sums[e0] = sum0;
+        states.a[base + e1] = a1, states.b[base + e1] = b1, sums[e1] = sum1;
+        states.a[base + e2] = a2, states.b[base + e2] = b2, sums[e2] = sum2;
+      }
+      for (let e = 0; e < SETS; e++) {
+        const r = representative[e]!;
+        acc[base + e]! += sums[r]!;
+        states.a[base + e] = states.a[base + r]!;
+        states.b[base + e] = states.b[base + r]!;
+      }
+      count[x] = 0;
     }
+    elements = 0;
+  };
+  const add = (x: number, bin: number) => {
+    bins[x * chunk + count[x]!++] = bin;
   };
   let state = 0;
   let previous = 0;
@@ -292,6 +501,8 @@ function chooseEstimatorSets(
       return;
     }
     for (let i = from; i < to; i++) {
+      if (elements === chunk) flush();
+      elements++;
       const q = indices[i]!;
       const cls = neighbourClass(previous);
       add(layout.sig + 3 * state + cls, q !== 0 ? 1 : 0);
@@ -315,9 +526,11 @@ function chooseEstimatorSets(
       previous = q;
     }
   }, () => {
+    flush();
     restart();
     if (params.syntax === "nnc1") previous = 0;
   });
+  flush();
   const choice = new Uint8Array(total);
   for (let x = 0; x < total; x++) {
     let min = acc[x * SETS]!;
