@@ -506,7 +506,7 @@ function decodeSegment(
     }
     coded[idx] = k;
     if (dqLevels !== null) {
-      dqLevels[idx] = k === 0 ? 0 : k > 0 ? 2 * k - (state & 1) : 2 * k + (state & 1);
+      dqLevels[idx] = dqReconstructionIndex(k, state);
       state = DQ_NEXT_STATE[2 * state + (k & 1)]!;
     }
     previous = k;
