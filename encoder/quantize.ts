@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { ContextStates } from "../core/context_model.ts";
+import { BIN_COST } from "../core/_tables.ts";
+import { binCost, BYPASS_COST, ContextStates } from "../core/context_model.ts";
 import { DQ_NEXT_STATE } from "../core/dependent_quantization.ts";
 import { scanPlan } from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
@@ -278,15 +279,17 @@ export function quantizeDqTrellis(
   let modelsB = Array.from({ length: STATES }, () => new ContextStates(model.total));
   let neighbourA = new Int32Array(STATES);
   let neighbourB = new Int32Array(STATES);
-  let cost = new Float64Array(STATES).fill(UNREACHED);
-  cost[0] = 0;
-  let next = new Float64Array(STATES);
+  // The path costs J of the eight states, now and after the element, in one array.
+  const costs = new Float64Array(2 * STATES).fill(UNREACHED);
+  costs[0] = 0;
+  let now = 0;
   const fromState = new Int32Array(STATES);
   const fromK = new Int32Array(STATES);
   // Per element and state: the predecessor state (high bits) and the candidate slot (low 3).
   const trace = new Uint8Array(n * STATES);
   const dist = new Float64Array(5);
   const slotK = new Int32Array(5);
+  const rates = new Float64Array(2);
   const inverse = 1 / Math.fround(step);
   const starts = plan.blockRowStarts;
   let nextRow = 1;
@@ -298,38 +301,60 @@ export function quantizeDqTrellis(
     }
     const i = plan.order[p]!;
     const w = weights[i]!;
-    const sign = w < 0 ? -1 : 1;
-    const x = inverse * w * sign;
+    const negative = w < 0 ? 1 : 0;
+    const x = inverse * w * (negative ? -1 : 1);
     const qMin = Math.max(1, Math.trunc(x) - 1);
     const d = scale * (options.importance?.[i] ?? 1);
     dist[ZERO_SLOT] = d * (x * x);
-    slotK[ZERO_SLOT] = 0;
     for (let q = qMin; q < qMin + 4; q++) {
       const e = x - q;
       dist[q & 3] = d * (e * e);
-      slotK[q & 3] = sign * ((q + 1) >> 1);
+      slotK[q & 3] = (q + 1) >> 1;
     }
-    next.fill(Infinity);
+    const next = STATES - now;
+    for (let t = next; t < next + STATES; t++) costs[t] = Infinity;
+    const row = p * STATES;
     for (let s = 0; s < STATES; s++) {
+      const base = costs[now + s]!;
       const odd = s & 1;
-      const m = modelsA[s]!;
-      const cls = neighbourClass(neighbourA[s]!);
-      const sig = lc.sig + 3 * s + cls;
       // Parity 0: the slot 3·odd, then the zero level; parity 1: the slot 2 − odd.
-      for (let edge = 0; edge < 3; edge++) {
-        const slot = edge === 0 ? 3 * odd : edge === 1 ? ZERO_SLOT : 2 - odd;
-        const k = slotK[slot]!;
-        const to = DQ_NEXT_STATE[2 * s + (edge >> 1)]!;
-        const c = cost[s]! + dist[slot]! + (rated ? levelCost(m, lc, sig, cls, k) : 0);
-        if (c < next[to]!) {
-          next[to] = c;
-          fromState[to] = s;
-          fromK[to] = k;
-          trace[p * STATES + to] = (s << 3) | slot;
-        }
+      const even = 3 * odd;
+      const oddSlot = 2 - odd;
+      let rateZero = 0;
+      if (rated) {
+        const m = modelsA[s]!;
+        const cls = neighbourClass(neighbourA[s]!);
+        const sig = lc.sig + 3 * s + cls;
+        rateZero = binCost(m, sig, 0);
+        magnitudeCosts(m, lc, sig, cls, negative, slotK[even]!, slotK[oddSlot]!, rates);
+      }
+      const to0 = next + DQ_NEXT_STATE[2 * s]!;
+      const to1 = next + DQ_NEXT_STATE[2 * s + 1]!;
+      let c = base + dist[even]! + rates[0]!;
+      if (c < costs[to0]!) {
+        costs[to0] = c;
+        trace[row + to0 - next] = (s << 3) | even;
+      }
+      c = base + dist[ZERO_SLOT]! + rateZero;
+      if (c < costs[to0]!) {
+        costs[to0] = c;
+        trace[row + to0 - next] = (s << 3) | ZERO_SLOT;
+      }
+      c = base + dist[oddSlot]! + rates[1]!;
+      if (c < costs[to1]!) {
+        costs[to1] = c;
+        trace[row + to1 - next] = (s << 3) | oddSlot;
       }
     }
     if (rated) {
+      for (let t = 0; t < STATES; t++) {
+        const step = trace[row + t]!;
+        const s = step >> 3;
+        const slot = step & 7;
+        const k = slot === ZERO_SLOT ? 0 : negative ? -slotK[slot]! : slotK[slot]!;
+        fromState[t] = s;
+        fromK[t] = k;
+      }
       for (let t = 0; t < STATES; t++) {
         const s = fromState[t]!;
         const k = fromK[t]!;
@@ -344,10 +369,10 @@ export function quantizeDqTrellis(
       [modelsA, modelsB] = [modelsB, modelsA];
       [neighbourA, neighbourB] = [neighbourB, neighbourA];
     }
-    [cost, next] = [next, cost];
+    now = next;
   }
   let s = 0;
-  for (let t = 1; t < STATES; t++) if (cost[t]! < cost[s]!) s = t;
+  for (let t = 1; t < STATES; t++) if (costs[now + t]! < costs[now + s]!) s = t;
   const out = new Int32Array(weights.length);
   for (let p = n - 1; p >= 0; p--) {
     const step = trace[p * STATES + s]!;
@@ -361,4 +386,50 @@ export function quantizeDqTrellis(
     out[i] = w < 0 ? -q : q;
   }
   return out;
+}
+
+/**
+ * The costs of two nonzero magnitudes of one sign at once (they share the significance, sign and
+ * greater-than prefix), as {@linkcode levelCost} gives them, into `out[0]` and `out[1]`.
+ */
+function magnitudeCosts(
+  st: ContextStates,
+  lc: LevelContexts,
+  sig: number,
+  cls: number,
+  negative: number,
+  first: number,
+  second: number,
+  out: Float64Array,
+): void {
+  const prefix = binCost(st, sig, 1) + binCost(st, lc.sign + cls, negative);
+  const low = first < second ? first : second;
+  const high = first < second ? second : first;
+  // Greater-than flags: `ones` costs the 1 flags before flag g.
+  const flags = lc.numGtx;
+  const last = high < flags ? high : flags;
+  let ones = prefix;
+  let lowCost = 0;
+  let highCost = 0;
+  for (let g = 0; g < last; g++) {
+    const c = lc.gtx + 2 * g + negative;
+    const s = st.b[c]! + (st.a[c]! << 4);
+    const row = (512 + (s >> 3)) << 1;
+    if (g + 1 === low) lowCost = ones + BIN_COST[row]!;
+    if (g + 1 === high) highCost = ones + BIN_COST[row]!;
+    ones += BIN_COST[row | 1]!;
+  }
+  // Beyond N: all flags were 1, then the Exp-Golomb remainder.
+  if (low > flags) lowCost = ones + remainderCost(st, lc, low - flags);
+  if (high > flags) highCost = ones + remainderCost(st, lc, high - flags);
+  out[first < second ? 0 : 1] = lowCost;
+  out[first < second ? 1 : 0] = highCost;
+}
+
+/** The cost of the remainder r + 1 = `rest` of a level (its prefix and bypass suffix). */
+function remainderCost(st: ContextStates, lc: LevelContexts, rest: number): number {
+  const e = 31 - Math.clz32(rest);
+  let bits = e * BYPASS_COST + binCost(st, lc.rem + e, 0);
+  for (let j = 0; j < e; j++) bits += binCost(st, lc.rem + j, 1);
+  return bits;
 }
