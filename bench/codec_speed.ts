@@ -1,6 +1,7 @@
-// Decode and entropy-encode throughput on the seeded 2048 × 2048 Laplace(0, 0.02) tensor at qp
-// −40, −32 and −24, URQ and DQ (levels: nearest for URQ, the trellis at λ = 0 for DQ, as the
-// reference encoder's defaults give), as a table of medians over several runs.
+// Single-thread throughput on the seeded 2048 × 2048 Laplace(0, 0.02) tensor at qp −40, −32 and
+// −24, URQ and DQ, as a table of medians over several runs (the issue's reference figures are
+// for this tensor): decode plus reconstruction, entropy encode with the estimator-set choice, and
+// the DQ trellis at λ = 0 (the levels coded here, as the reference's defaults give) and λ = 1.
 // Run: npx deno run -A bench/codec_speed.ts [--runs N] [--json]
 import { parseArgs } from "node:util";
 import { decodePayload } from "../decoder/decode_payload.ts";
@@ -18,7 +19,8 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 const SIDE = 2048;
-const weights = laplaceTensor(SIDE * SIDE, 0.02, 2020);
+const N = SIDE * SIDE;
+const weights = laplaceTensor(N, 0.02, 2020);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -26,10 +28,28 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function time(fn: () => void): number {
-  const t0 = performance.now();
-  fn();
-  return (performance.now() - t0) / 1000;
+/** Median seconds of `count` runs of `fn`. */
+function seconds(count: number, fn: () => void): number {
+  const times: number[] = [];
+  for (let r = 0; r < count; r++) {
+    const t0 = performance.now();
+    fn();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return median(times);
+}
+
+/** Context-coded bins of levels coded with `numGtx` flags (CODING.md 5.2), and bypass bins. */
+function countBins(coded: Int32Array, numGtx: number): number {
+  let bins = 0;
+  for (let i = 0; i < coded.length; i++) {
+    const m = Math.abs(coded[i]!);
+    bins++;
+    if (m === 0) continue;
+    bins += 1 + Math.min(m, numGtx);
+    if (m > numGtx) bins += 2 * (31 - Math.clz32(m - numGtx)) + 1;
+  }
+  return bins;
 }
 
 const rows = [];
@@ -37,43 +57,48 @@ for (const dqFlag of [0, 1] as const) {
   for (const qp of [-40, -32, -24]) {
     const params = payloadParams([SIDE, SIDE], { dqFlag });
     const step = stepSize(qp, 2);
-    let levels: Int32Array = new Int32Array(0);
-    const quantizeSeconds = time(() => {
-      levels = dqFlag
-        ? quantizeDqTrellis(weights, step, params, { lambdaScale: 0 })
-        : quantizeUniform(weights, step);
-    });
-    const { bytes } = encodePayload(levels, { ...params, qp });
-    const decode: number[] = [];
-    const encode: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      decode.push(time(() => decodePayload(bytes, params, {}, { codedLevels: false })));
-      encode.push(time(() => encodePayload(levels, { ...params, qp })));
-    }
-    const n = levels.length;
+    const levels = dqFlag
+      ? quantizeDqTrellis(weights, step, params, { lambdaScale: 0 })
+      : quantizeUniform(weights, step);
+    const { bytes, codedLevels } = encodePayload(levels, { ...params, qp });
+    const bins = countBins(codedLevels, params.numGtxFlags);
+    const decode = seconds(runs, () => decodePayload(bytes, params, {}, { codedLevels: false }));
+    const encode = seconds(runs, () => encodePayload(levels, { ...params, qp }));
+    const trellis = dqFlag
+      ? [0, 1].map((lambdaScale) =>
+        N / seconds(3, () => quantizeDqTrellis(weights, step, params, { lambdaScale })) / 1e6
+      )
+      : null;
     rows.push({
       quantiser: dqFlag ? "DQ" : "URQ",
       qp,
-      bitsPerWeight: 8 * bytes.length / n,
-      decodeMWeightsPerSecond: n / median(decode) / 1e6,
-      encodeMWeightsPerSecond: n / median(encode) / 1e6,
-      quantizeSeconds,
+      bitsPerWeight: 8 * bytes.length / N,
+      binsPerWeight: bins / N,
+      decodeMWeightsPerSecond: N / decode / 1e6,
+      decodeMBinsPerSecond: bins / decode / 1e6,
+      encodeMWeightsPerSecond: N / encode / 1e6,
+      encodeMBinsPerSecond: bins / encode / 1e6,
+      trellisMWeightsPerSecond: trellis,
     });
   }
 }
 if (values.json) {
   console.log(JSON.stringify(rows));
 } else {
-  console.log(`median of ${runs} runs, ${SIDE}×${SIDE} weights`);
+  const f = (x: number) => x.toFixed(2);
+  console.log(`${SIDE}×${SIDE} Laplace(0, 0.02), median of ${runs} runs (trellis: of 3)`);
   console.log(
-    "| quantiser | qp | bits/weight | decode M weights/s | encode M weights/s | quantise s |",
+    "| | qp | bits/weight | bins/weight | decode M weights/s | decode M bins/s | " +
+      "encode M weights/s | encode M bins/s | trellis λ=0 / λ=1 M weights/s |",
   );
-  console.log("|---|---|---|---|---|---|");
+  console.log("|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
+    const t = r.trellisMWeightsPerSecond;
     console.log(
-      `| ${r.quantiser} | ${r.qp} | ${r.bitsPerWeight.toFixed(2)} | ` +
-        `${r.decodeMWeightsPerSecond.toFixed(2)} | ${r.encodeMWeightsPerSecond.toFixed(2)} | ` +
-        `${r.quantizeSeconds.toFixed(2)} |`,
+      `| ${r.quantiser} | ${r.qp} | ${f(r.bitsPerWeight)} | ${f(r.binsPerWeight)} | ` +
+        `${f(r.decodeMWeightsPerSecond)} | ${r.decodeMBinsPerSecond.toFixed(1)} | ` +
+        `${f(r.encodeMWeightsPerSecond)} | ${r.encodeMBinsPerSecond.toFixed(1)} | ` +
+        `${t ? `${f(t[0]!)} / ${f(t[1]!)}` : "–"} |`,
     );
   }
 }

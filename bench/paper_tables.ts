@@ -957,8 +957,9 @@ Caveats:
   matched in accuracy to ±0.1 pp as in the paper, and the DC-v2 column is DeepCABAC's chosen
   file, whose per-tensor steps differ from the others' — the three columns are three different
   quantised models, as in the paper.
-- DeepCABAC's probability estimator (\`core/context_model.ts\`) is still provisional (README,
-  issue 2), so its CABAC sizes may change when the reference estimator lands.`;
+- DeepCABAC's CABAC is bit-exact with the NNC reference (the engine of
+  \`../shared/conformance/CODING.md\`), so its sizes are those the reference coder would give for
+  the same levels.`;
 }
 
 // ---------------------------------------------------------------- main
