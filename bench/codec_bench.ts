@@ -1,27 +1,17 @@
-// Throughput of the payload decoder and encoder on a seeded 2048 × 2048 Laplace(0, 0.02) tensor
-// (URQ and DQ at qp −40, −32, −24), plus the bin-level primitives.
-// Run: npx deno bench -A bench/  — report M weights/s = 4.194304 / (time per iteration in s).
+// Throughput of the payload decoder and encoder on the seeded 2048 × 2048 Laplace(0, 0.02) tensor
+// (URQ and DQ at qp −40, −32, −24), plus the bin-level primitives (the per-bin cost of the
+// arithmetic coder alone). Run: npx deno bench -A bench/  — M weights/s = 4.194304 / (time per
+// iteration in s); bench/codec_speed.ts prints the same points as a table of medians.
 import { decodePayload } from "../decoder/decode_payload.ts";
 import { encodePayload } from "../encoder/encode_payload.ts";
-import { quantizeDqTrellis, quantizeUniform } from "../encoder/quantize.ts";
-import { laplaceTensor } from "../core/fixtures.ts";
-import { stepSize } from "../core/step_size.ts";
 import { BinDecoder } from "../core/_bin_decoder.ts";
 import { BinEncoder } from "../core/_bin_encoder.ts";
 import { ContextStates } from "../core/context_model.ts";
-import { payloadParams } from "../core/syntax.ts";
-
-const SIDE = 2048;
-const weights = laplaceTensor(SIDE * SIDE, 0.02, 2020);
+import { codecPoint } from "./_codec_fixture.ts";
 
 for (const dqFlag of [0, 1] as const) {
   for (const qp of [-40, -32, -24]) {
-    const params = payloadParams([SIDE, SIDE], { dqFlag });
-    const step = stepSize(qp, 2);
-    const levels = dqFlag
-      ? quantizeDqTrellis(weights, step, params, { lambdaScale: 0 })
-      : quantizeUniform(weights, step);
-    const { bytes } = encodePayload(levels, { ...params, qp });
+    const { params, levels, bytes } = codecPoint(dqFlag, qp);
     const name = `${dqFlag ? "DQ" : "URQ"} qp ${qp}`;
     Deno.bench({
       name: `decode ${name} (${(8 * bytes.length / levels.length).toFixed(2)} bits/weight)`,

@@ -6,10 +6,8 @@
 import { parseArgs } from "node:util";
 import { decodePayload } from "../decoder/decode_payload.ts";
 import { encodePayload } from "../encoder/encode_payload.ts";
-import { quantizeDqTrellis, quantizeUniform } from "../encoder/quantize.ts";
-import { laplaceTensor } from "../core/fixtures.ts";
-import { stepSize } from "../core/step_size.ts";
-import { payloadParams } from "../core/syntax.ts";
+import { quantizeDqTrellis } from "../encoder/quantize.ts";
+import { codecPoint, SIDE, weights } from "./_codec_fixture.ts";
 
 const { values } = parseArgs({
   options: {
@@ -18,9 +16,7 @@ const { values } = parseArgs({
   },
 });
 const runs = Number(values.runs);
-const SIDE = 2048;
 const N = SIDE * SIDE;
-const weights = laplaceTensor(N, 0.02, 2020);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -55,12 +51,7 @@ function countBins(coded: Int32Array, numGtx: number): number {
 const rows = [];
 for (const dqFlag of [0, 1] as const) {
   for (const qp of [-40, -32, -24]) {
-    const params = payloadParams([SIDE, SIDE], { dqFlag });
-    const step = stepSize(qp, 2);
-    const levels = dqFlag
-      ? quantizeDqTrellis(weights, step, params, { lambdaScale: 0 })
-      : quantizeUniform(weights, step);
-    const { bytes, codedLevels } = encodePayload(levels, { ...params, qp });
+    const { params, step, levels, codedLevels, bytes } = codecPoint(dqFlag, qp);
     const bins = countBins(codedLevels, params.numGtxFlags);
     const decode = seconds(runs, () => decodePayload(bytes, params, {}, { codedLevels: false }));
     const encode = seconds(runs, () => encodePayload(levels, { ...params, qp }));
