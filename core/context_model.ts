@@ -11,8 +11,6 @@
  */
 import { ADAPTATION_STEP, BIN_COST, ESTIMATOR_PARAMETER_SETS, LPS_RANGE } from "./_tables.ts";
 
-export { ESTIMATOR_PARAMETER_SETS };
-
 /** Number of estimator parameter sets (the default plus eight selectable ones). */
 export const ESTIMATOR_SET_COUNT = 9;
 

@@ -5,14 +5,10 @@
  * @module
  */
 import { BinDecoder } from "../core/_bin_decoder.ts";
+import { MAX_REMAINDER_PREFIX } from "../core/_run_contexts.ts";
 import { ContextStates } from "../core/context_model.ts";
 import { DecodeError } from "../core/errors.ts";
-import {
-  contextLayout,
-  DC2020_CONTEXTS,
-  MAX_REMAINDER_PREFIX,
-  neighbourClass,
-} from "../core/syntax.ts";
+import { contextLayout, DC2020_CONTEXTS, neighbourClass } from "../core/syntax.ts";
 
 /** One tensor of a DeepCABAC-2020 stream. */
 export interface Dc2020Tensor {

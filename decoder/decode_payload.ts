@@ -4,6 +4,7 @@
  * @module
  */
 import { BinDecoder, OVERRUN_SLACK } from "../core/_bin_decoder.ts";
+import { runContexts } from "../core/_run_contexts.ts";
 import { ContextStates, LPS_BY_STATE, NEXT_A, NEXT_B } from "../core/context_model.ts";
 import { DQ_NEXT_STATE, dqReconstructionIndex } from "../core/dependent_quantization.ts";
 import { DecodeError } from "../core/errors.ts";
@@ -16,7 +17,6 @@ import {
   MAX_GTX_FLAGS,
   neighbourClass,
   type PayloadParams,
-  runContexts,
 } from "../core/syntax.ts";
 
 /** Limits checked before anything is allocated. */

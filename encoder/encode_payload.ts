@@ -5,6 +5,7 @@
  * @module
  */
 import { BinEncoder } from "../core/_bin_encoder.ts";
+import { runContexts } from "../core/_run_contexts.ts";
 import { BIN_COST } from "../core/_tables.ts";
 import {
   ContextStates,
@@ -25,7 +26,6 @@ import {
   contextLayout,
   neighbourClass,
   type PayloadParams,
-  runContexts,
 } from "../core/syntax.ts";
 
 /** Encoder-side parameters of a payload. */
