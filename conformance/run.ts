@@ -287,15 +287,7 @@ async function checkPayload(
 
   // Random access: every block row decodes on its own from its entry point.
   if (entryPoints.length > 0) {
-    const width = levels.length / params.shape[0]!;
-    for (let j = 0; j <= entryPoints.length; j++) {
-      const row = decodeBlockRow(bitstream, params, entryPoints, j);
-      expectEqualInts(
-        `block row ${j} decoded from its entry point`,
-        row.levels,
-        levels.subarray(row.firstRow * width, (row.firstRow + row.rows) * width),
-      );
-    }
+    expectBlockRows("payload", bitstream, params, v.payload.entry_points, levels);
     checks.push(`random access to ${entryPoints.length + 1} block rows`);
   }
 
@@ -333,6 +325,30 @@ async function checkPayload(
     checks.push("container");
   }
   return { detail: checks.join(", "), ...(result ? { rd: result } : {}) };
+}
+
+/** Every block row of a payload decodes on its own from its entry point to the right levels. */
+function expectBlockRows(
+  what: string,
+  payload: Uint8Array,
+  params: PayloadParams,
+  entries: Json[],
+  levels: Int32Array,
+): void {
+  const entryPoints = entries.map((e) => ({
+    bitOffsetDelta: e.bit_offset_delta,
+    value8: e.value8,
+    dqState: e.dq_state,
+  }));
+  const width = levels.length / params.shape[0]!;
+  for (let j = 0; j <= entryPoints.length; j++) {
+    const row = decodeBlockRow(payload, params, entryPoints, j);
+    expectEqualInts(
+      `${what}: block row ${j} decoded from its entry point`,
+      row.levels,
+      levels.subarray(row.firstRow * width, (row.firstRow + row.rows) * width),
+    );
+  }
 }
 
 /** Entry points as the reference packs them, for comparison. */
@@ -419,6 +435,7 @@ async function checkNnr(reader: SuiteReader, v: Json): Promise<string> {
   const args = v.compress_args;
   const nnc2 = v.producer === "nncodec2-beta";
   const tensors = [];
+  let blockRows = 0;
   for (const [i, want] of (v.tensors as Json[]).entries()) {
     const got = file.tensors[i]!;
     expectEqualInts(`${want.name} shape`, got.shape, want.decoded_shape);
@@ -451,9 +468,18 @@ async function checkNnr(reader: SuiteReader, v: Json): Promise<string> {
       const full = quantize(weights, want.qp, params, args.lambda_scale ?? 0, "reference");
       expectEqualInts(`${want.name} levels quantised from the input`, full.levels, levels);
     }
+    if (want.entry_points.length > 0) {
+      const payload = bitstream.subarray(
+        want.payload_offset,
+        want.payload_offset + want.payload_length,
+      );
+      expectBlockRows(want.name, payload, params, want.entry_points, levels);
+      blockRows += want.entry_points.length + 1;
+    }
     tensors.push({ name: want.name, levels, params });
   }
   const checks = [`${file.tensors.length} tensors decoded`, "full encode"];
+  if (blockRows > 0) checks.push(`random access to ${blockRows} block rows`);
   if (!v.derived) {
     expectSameBytes("file written from the levels", referenceFile(tensors, args), bitstream);
     checks.push("file written again");

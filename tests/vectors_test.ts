@@ -62,7 +62,10 @@ Deno.test({
           v.nnr_container ? ["container"] : [],
         )
         : v.level === "nnr"
-        ? ["tensors decoded", "full encode"].concat(v.derived ? [] : ["file written again"])
+        ? ["tensors decoded", "full encode"].concat(
+          v.derived ? [] : ["file written again"],
+          v.tensors.some((t: Json) => t.entry_points.length > 0) ? ["random access"] : [],
+        )
         : ["decode", "re-encode"];
       for (const w of want) assert.ok(detail.includes(w), `${v.id} checks ${w}: ${detail}`);
     }
