@@ -147,7 +147,7 @@ export function encodePayload(values: Int32Array, params: EncodePayloadParams): 
       for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
       return;
     }
-    state = encodeSegment(enc, ctx, layout, run, coded, from, to, previous, dq ? state : -1);
+    state = encodeSegment(enc, ctx, layout, run, coded, from, to, previous, state, dq);
     previous = coded[to - 1]!;
   }, () => {
     ctx.reset();
@@ -169,8 +169,8 @@ export function encodePayload(values: Int32Array, params: EncodePayloadParams): 
  * Codes the levels of elements `[from, to)` (one row segment) with the binarisation of
  * CODING.md 5.2: the hot loop, with the coder registers in locals and the bin coding of
  * CODING.md 2.2 written out (without data-dependent branches) for the significance flag, the sign
- * and the run of greater-than flags and remainder prefix that follows. `state` is the DQ state,
- * or −1 without DQ; returns the DQ state after the segment.
+ * and the run of greater-than flags and remainder prefix that follows. Returns the DQ state after
+ * the segment (`state` unchanged without DQ).
  */
 function encodeSegment(
   enc: BinEncoder,
@@ -182,6 +182,7 @@ function encodeSegment(
   to: number,
   previous: number,
   state: number,
+  dq: boolean,
 ): number {
   const A = ctx.a;
   const B = ctx.b;
@@ -189,7 +190,6 @@ function encodeSegment(
   const RB = ctx.rowB;
   const numGtx = layout.numGtx;
   const runLen = run.length >> 1;
-  const dq = state >= 0;
   let low = enc.low;
   let range = enc.range;
   let free = enc.free;
