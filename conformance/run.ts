@@ -14,14 +14,7 @@ import { encodePayload, type EncodePayloadParams } from "../encoder/encode_paylo
 import { encodeDc2020 } from "../encoder/encode_dc2020.ts";
 import { encodeDataUnit } from "../encoder/encode_tensor.ts";
 import { writeBareNnrFile } from "../encoder/nnr_file.ts";
-import {
-  DQ_LAMBDA_FACTOR,
-  fittingQp,
-  LAMBDA_UNIT,
-  quantizeDqTrellis,
-  quantizeUrqRd,
-} from "../encoder/quantize.ts";
-import { stepSize } from "../core/step_size.ts";
+import { DQ_LAMBDA_FACTOR, LAMBDA_UNIT, quantizeTensor } from "../encoder/quantize.ts";
 import type { EntryPoint, PayloadParams } from "../core/syntax.ts";
 
 /** Reads files of a suite by their path relative to the suite root. */
@@ -184,28 +177,6 @@ function rdCost(
   return { cost: sq + lambda * bits, mse: mse / weights.length };
 }
 
-/** Quantises a float tensor as the encoder does: qp (raised on overflow), then URQ or DQ. */
-function quantize(
-  weights: Float32Array,
-  qpRequested: number,
-  params: PayloadParams,
-  lambdaScale: number,
-  rateModel: "coded" | "reference",
-): { qp: number; step: number; levels: Int32Array } {
-  const dq = params.dqFlag === 1;
-  const qp = fittingQp(weights, qpRequested, params.qpDensity, {
-    dq,
-    lambdaScale,
-    syntax: params.syntax,
-  });
-  const step = stepSize(qp, params.qpDensity);
-  const options = { lambdaScale, rateModel };
-  const levels = dq
-    ? quantizeDqTrellis(weights, step, params, options)
-    : quantizeUrqRd(weights, step, params, options);
-  return { qp, step, levels };
-}
-
 /**
  * Where the reference's quantiser is an RD search (URQ with λ > 0, every DQ vector): our own
  * search on the same input and step, coded, compared in the reference's cost with the real
@@ -219,7 +190,7 @@ function compareRdSearch(
   rd: RdComparison,
 ): RdResult {
   const c = v.coding;
-  const ours = quantize(weights, c.qp, params, c.lambda_scale, "coded");
+  const ours = quantizeTensor(weights, c.qp, params, { lambdaScale: c.lambda_scale });
   const { bytes } = encodePayload(ours.levels, { ...params, qp: ours.qp });
   expectEqualInts("our RD output, decoded", decodePayload(bytes, params).levels, ours.levels);
   const lambda = c.lambda_scale * LAMBDA_UNIT * (c.dq_flag ? DQ_LAMBDA_FACTOR : 1);
@@ -299,7 +270,10 @@ async function checkPayload(
   if (float) {
     // Full encode: the input through the reference's quantiser and qp rule gives the levels.
     const weights = asFloat32(await load(reader, f.input));
-    const full = quantize(weights, c.qp_requested, params, c.lambda_scale, "reference");
+    const full = quantizeTensor(weights, c.qp_requested, params, {
+      lambdaScale: c.lambda_scale,
+      rateModel: "reference",
+    });
     if (full.qp !== c.qp) throw new Mismatch(`full encode chose qp ${full.qp}, expected ${c.qp}`);
     expectEqualInts("levels quantised from the input", full.levels, levels);
     checks.push("full encode");
@@ -465,7 +439,10 @@ async function checkNnr(reader: SuiteReader, v: Json): Promise<string> {
     };
     if (float) {
       const weights = asFloat32(await load(reader, want.files.input));
-      const full = quantize(weights, want.qp, params, args.lambda_scale ?? 0, "reference");
+      const full = quantizeTensor(weights, want.qp, params, {
+        lambdaScale: args.lambda_scale ?? 0,
+        rateModel: "reference",
+      });
       expectEqualInts(`${want.name} levels quantised from the input`, full.levels, levels);
     }
     if (want.entry_points.length > 0) {

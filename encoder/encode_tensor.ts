@@ -6,13 +6,11 @@
  */
 import { levelsCrc32 } from "../core/crc32.ts";
 import { effectiveScanOrder } from "../core/scan.ts";
-import { stepSize } from "../core/step_size.ts";
 import { payloadParams } from "../core/syntax.ts";
-import type { PayloadParams } from "../core/syntax.ts";
 import { type DecodedPayload, decodePayload } from "../decoder/decode_payload.ts";
 import { encodePayload, type EncodePayloadParams } from "./encode_payload.ts";
 import { writeNnrUnit } from "./nnr_writer.ts";
-import { fittingQp, quantizeDqTrellis, quantizeUniform, quantizeUrqRd } from "./quantize.ts";
+import { quantizeTensor } from "./quantize.ts";
 
 /** How a float tensor is quantised. */
 export interface FloatCoding {
@@ -122,13 +120,10 @@ export function encodeTensor(job: TensorJob): EncodedTensor {
   let step: number | null = null;
   if (coding.kind === "float") {
     if (!(job.values instanceof Float32Array)) throw new TypeError("Float coding needs floats");
-    qp = fittingQp(job.values, coding.qp, coding.qpDensity, {
-      dq: coding.dq,
+    ({ qp, step, levels } = quantizeTensor(job.values, coding.qp, params, {
       lambdaScale: coding.lambdaScale,
-      syntax: params.syntax,
-    });
-    step = stepSize(qp, coding.qpDensity);
-    levels = quantize(job.values, step, params, coding);
+      ...(coding.importance ? { importance: coding.importance } : {}),
+    }));
   } else {
     if (!(job.values instanceof Int32Array)) throw new TypeError("Integer coding needs int32");
     levels = job.values;
@@ -210,20 +205,4 @@ export function encodeDataUnit(
   };
   const unit = writeNnrUnit({ type: 5, fields, payload: encoded.bytes }, profile1 ? 1 : 0);
   return { unit, payloadBytes: encoded.bytes.length, decoded };
-}
-
-function quantize(
-  values: Float32Array,
-  step: number,
-  params: PayloadParams,
-  coding: FloatCoding,
-): Int32Array {
-  const rd = {
-    lambdaScale: coding.lambdaScale,
-    ...(coding.importance ? { importance: coding.importance } : {}),
-  };
-  if (coding.dq) return quantizeDqTrellis(values, step, params, rd);
-  return coding.lambdaScale > 0
-    ? quantizeUrqRd(values, step, params, rd)
-    : quantizeUniform(values, step);
 }

@@ -130,6 +130,56 @@ export interface RdOptions {
   readonly rateModel?: "coded" | "reference";
 }
 
+/** A quantised float tensor. */
+export interface QuantizedTensor {
+  /** The qp used: the requested one, raised if the levels would overflow. */
+  readonly qp: number;
+  /** Its step size. */
+  readonly step: number;
+  /** The levels (reconstruction indices) in tensor layout. */
+  readonly levels: Int32Array<ArrayBuffer>;
+}
+
+/**
+ * Quantises a float tensor as the encoder does: the qp of {@linkcode fittingQp}, then the DQ
+ * trellis with `dqFlag`, else RD uniform quantisation (nearest at λ = 0).
+ *
+ * @param weights Weights in tensor layout.
+ * @param qp The requested qp.
+ * @param params Payload parameters (shape, scan, flags, DQ, qp density, syntax).
+ * @param options λ, importance and rate model.
+ * @returns The qp, step and levels.
+ *
+ * @example
+ * ```ts
+ * import { quantizeTensor } from "./quantize.ts";
+ * import { payloadParams } from "../core/syntax.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const params = payloadParams([2, 2], { dqFlag: 0 });
+ * const q = quantizeTensor(Float32Array.of(0.01, -0.02, 0, 0.5), -32, params, { lambdaScale: 0 });
+ * assert.deepEqual(q.levels, Int32Array.of(3, -5, 0, 128));
+ * ```
+ */
+export function quantizeTensor(
+  weights: Float32Array,
+  qp: number,
+  params: PayloadParams,
+  options: RdOptions,
+): QuantizedTensor {
+  const dq = params.dqFlag === 1;
+  const used = fittingQp(weights, qp, params.qpDensity, {
+    dq,
+    lambdaScale: options.lambdaScale,
+    syntax: params.syntax,
+  });
+  const step = stepSize(used, params.qpDensity);
+  const levels = dq
+    ? quantizeDqTrellis(weights, step, params, options)
+    : quantizeUrqRd(weights, step, params, options);
+  return { qp: used, step, levels };
+}
+
 /** The contexts the rate model keeps, and how it differs from the real coding. */
 interface RateModel {
   /** Where a level's contexts are; `sig` is the first significance context. */
