@@ -1,19 +1,25 @@
 /**
  * What our NNR files carry beyond the tensors, in extra NNR_TPL units that the reference decoder
- * accepts and ignores (docs/FORMAT.md): a metadata unit (original dtypes and shapes, where each
- * tensor goes in the model, a CRC-32 of each tensor's decoded levels) and a model unit (the model
- * file with the coded tensors' data taken out, deflated and base64-encoded).
+ * accepts and ignores (docs/FORMAT.md): a metadata unit (the complete tensor list with original
+ * dtypes and shapes, where each tensor goes in the model, and a check of everything that decides
+ * each tensor's values; the unit checks itself) and a model unit (the model file with the coded
+ * tensors' data taken out, deflated and base64-encoded).
  *
  * @module
  */
+import { crc32 } from "./crc32.ts";
 import { DecodeError } from "./errors.ts";
 import type { Dtype } from "./model_tensor.ts";
 import { DTYPE_BYTES } from "./model_tensor.ts";
 
-/** First line of the metadata unit's `topology_data`; JSON follows. */
-export const META_HEADER = "DEEPCABAC-NNR/1 meta\n";
+/**
+ * First line of the metadata unit's `topology_data`; a line of JSON follows, then a last line
+ * `crc32 <8 hex digits>`: the CRC-32 of the JSON's UTF-8 bytes.
+ */
+export const META_HEADER = "DEEPCABAC-NNR/2 meta\n";
 /** First line of the model unit's `topology_data`; base64 of the deflated model follows. */
-export const MODEL_HEADER = "DEEPCABAC-NNR/1 model\n";
+export const MODEL_HEADER = "DEEPCABAC-NNR/2 model\n";
+const META_CHECK = "\ncrc32 ";
 /** `topology_storage_format` of our units: 0, which the reference decoders skip. */
 export const CONTAINER_STORAGE_FORMAT = 0;
 
@@ -27,7 +33,7 @@ export interface ContainerTensor {
   readonly shape: readonly number[];
   /** Where it goes in the model (the ONNX tensor index), if the model needs that. */
   readonly slot?: number;
-  /** CRC-32 of the decoded levels as little-endian int32. */
+  /** {@linkcode tensorCheck}: the CRC-32 of everything that decides the tensor's values. */
   readonly crc32: number;
 }
 
@@ -65,7 +71,47 @@ export interface ContainerMeta {
  * ```
  */
 export function formatMeta(meta: ContainerMeta): string {
-  return META_HEADER + JSON.stringify(meta);
+  const json = JSON.stringify(meta);
+  return META_HEADER + json + META_CHECK + hex8(crc32(UTF8_ENCODER.encode(json)));
+}
+
+const UTF8_ENCODER = new TextEncoder();
+
+function hex8(x: number): string {
+  return x.toString(16).padStart(8, "0");
+}
+
+/**
+ * The check of a tensor our metadata records: the CRC-32 of its levels (little-endian int32), then
+ * of the UTF-8 JSON of `[name, dtype, shape, qp, qpDensity, mpsQp]` — everything that decides the
+ * values a reader returns (the qp is null for integer tensors).
+ *
+ * @param levelsCrc The CRC-32 of the levels (`levelsCrc32()`).
+ * @param t What else decides the values.
+ * @returns The check.
+ *
+ * @example A different base qp gives a different check
+ * ```ts
+ * import { tensorCheck } from "./container.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const t = { name: "w", dtype: "F32", shape: [2], qp: -38, qpDensity: 2, mpsQp: 0 } as const;
+ * assert.notEqual(tensorCheck(7, t), tensorCheck(7, { ...t, mpsQp: 1 }));
+ * ```
+ */
+export function tensorCheck(
+  levelsCrc: number,
+  t: {
+    readonly name: string;
+    readonly dtype: Dtype;
+    readonly shape: readonly number[];
+    readonly qp: number | null;
+    readonly qpDensity: number;
+    readonly mpsQp: number;
+  },
+): number {
+  const described = [t.name, t.dtype, t.shape, t.qp, t.qpDensity, t.mpsQp];
+  return crc32(UTF8_ENCODER.encode(JSON.stringify(described)), levelsCrc);
 }
 
 /**
@@ -82,14 +128,20 @@ export function formatMeta(meta: ContainerMeta): string {
  * import { DecodeError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
- * assert.throws(() => parseMeta("DEEPCABAC-NNR/1 meta\n{", 0), DecodeError);
+ * assert.throws(() => parseMeta("DEEPCABAC-NNR/2 meta\n{\ncrc32 00000000", 0), DecodeError);
  * ```
  */
 export function parseMeta(text: string, offset: number): ContainerMeta {
   const bad = (why: string) => new DecodeError("corrupt", `Bad metadata unit: ${why}`, offset);
+  const end = text.lastIndexOf(META_CHECK);
+  if (end < 0) throw bad("no check");
+  const body = text.slice(META_HEADER.length, end);
+  if (text.slice(end + META_CHECK.length) !== hex8(crc32(UTF8_ENCODER.encode(body)))) {
+    throw bad("fails its check");
+  }
   let json: unknown;
   try {
-    json = JSON.parse(text.slice(META_HEADER.length));
+    json = JSON.parse(body);
   } catch {
     throw bad("not JSON");
   }

@@ -65,6 +65,23 @@ export const LPS_BY_STATE: Readonly<Uint16Array> = (() => {
   return table;
 })();
 
+/**
+ * The most context-coded bins one payload byte can hold: a bin narrows the interval by at least
+ * the factor (R − LPS) / R, whose smallest information over every range and state of the table
+ * is about 0.0082 bits, and a payload of L bytes carries at most 8·L + 1 bits of such
+ * narrowing. A decoder checks declared sizes against it before allocating.
+ */
+export const MAX_BINS_PER_BYTE: number = (() => {
+  let least = Infinity;
+  for (let range = 256; range < 511; range++) {
+    for (let i = 0; i < 32; i++) {
+      const lps = LPS_RANGE[(i << 3) | ((range >> 5) & 7)]!;
+      least = Math.min(least, -Math.log2((range - lps) / range));
+    }
+  }
+  return Math.ceil(8 / least);
+})();
+
 /** The cost of a bypass bin in the units of {@linkcode binCost} (one bit). */
 export const BYPASS_COST = 1 << 15;
 

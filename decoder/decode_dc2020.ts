@@ -6,7 +6,7 @@
  */
 import { BinDecoder } from "../core/_bin_decoder.ts";
 import { MAX_REMAINDER_PREFIX } from "../core/_run_contexts.ts";
-import { ContextStates } from "../core/context_model.ts";
+import { ContextStates, MAX_BINS_PER_BYTE } from "../core/context_model.ts";
 import { DecodeError } from "../core/errors.ts";
 import { contextLayout, DC2020_CONTEXTS, neighbourClass } from "../core/syntax.ts";
 
@@ -53,6 +53,7 @@ export function decodeDc2020(
   // of a first-edition payload without DQ for the current tensor's N, so REM moves with N.
   const ctx = new ContextStates(DC2020_CONTEXTS);
   const tensors: Dc2020Tensor[] = [];
+  let elements = 0;
   for (let t = 0; t < tensorCount; t++) {
     const numGtx = dec.decodeBypassBits(4) + 4;
     const ndim = DIMS_BY_CODE[dec.decodeBypassBits(2)]!;
@@ -71,6 +72,15 @@ export function decodeDc2020(
       throw new DecodeError(
         "limit",
         `Tensor ${t} has ${n} elements, more than the limit ${maxElements}`,
+        dec.pos,
+      );
+    }
+    // Every element costs at least one context-coded bin.
+    elements += n;
+    if (elements > MAX_BINS_PER_BYTE * (data.length + 1)) {
+      throw new DecodeError(
+        "corrupt",
+        `Tensor ${t} cannot be coded in a stream of ${data.length} bytes`,
         dec.pos,
       );
     }

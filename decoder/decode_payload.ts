@@ -5,10 +5,16 @@
  */
 import { BinDecoder, OVERRUN_SLACK } from "../core/_bin_decoder.ts";
 import { runContexts } from "../core/_run_contexts.ts";
-import { ContextStates, LPS_BY_STATE, NEXT_A, NEXT_B } from "../core/context_model.ts";
+import {
+  ContextStates,
+  LPS_BY_STATE,
+  MAX_BINS_PER_BYTE,
+  NEXT_A,
+  NEXT_B,
+} from "../core/context_model.ts";
 import { DQ_NEXT_STATE, dqReconstructionIndex } from "../core/dependent_quantization.ts";
 import { DecodeError } from "../core/errors.ts";
-import { rangeResetBeforeFirstRow, type ScanPlan, scanPlan } from "../core/scan.ts";
+import { matrixView, rangeResetBeforeFirstRow, type ScanPlan, scanPlan } from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
 import {
   type ContextLayout,
@@ -59,8 +65,35 @@ export interface DecodedPayload {
 
 const DEFAULT_MAX_ELEMENTS = 2 ** 28;
 
-/** Checks payload parameters that come from an untrusted header. */
-export function validatePayloadParams(params: PayloadParams, limits: DecodeLimits = {}): number {
+/**
+ * Checks payload parameters that come from an untrusted header, and, given the payload's length,
+ * that it can hold the tensor at all (every coded element costs at least one bin, and a byte holds
+ * at most {@linkcode MAX_BINS_PER_BYTE}; skipped rows cost one bin each), before anything is
+ * allocated.
+ *
+ * @param params The parameters.
+ * @param limits Size limits.
+ * @param payloadBytes The payload's length, if known.
+ * @returns The number of elements.
+ * @throws {DecodeError} If the parameters are corrupt or exceed a limit.
+ *
+ * @example A header that claims more than its payload can hold
+ * ```ts
+ * import { validatePayloadParams } from "./decode_payload.ts";
+ * import { payloadParams } from "../core/syntax.ts";
+ * import { DecodeError } from "../core/errors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const params = payloadParams([4096, 4096]);
+ * assert.equal(validatePayloadParams(params), 4096 * 4096);
+ * assert.throws(() => validatePayloadParams(params, {}, 100), DecodeError);
+ * ```
+ */
+export function validatePayloadParams(
+  params: PayloadParams,
+  limits: DecodeLimits = {},
+  payloadBytes?: number,
+): number {
   const max = limits.maxElements ?? DEFAULT_MAX_ELEMENTS;
   let n = 1;
   for (const d of params.shape) {
@@ -71,6 +104,19 @@ export function validatePayloadParams(params: PayloadParams, limits: DecodeLimit
   }
   if (n > max) {
     throw new DecodeError("limit", `Tensor has ${n} elements, more than the limit ${max}`, 0);
+  }
+  if (payloadBytes !== undefined) {
+    const [height, width] = matrixView(params.shape);
+    const rowsSkippable = params.syntax === "nnc2" && params.profileIdc === 1 && height > 1 &&
+      width > 1;
+    const coded = rowsSkippable ? height : n;
+    if (coded > MAX_BINS_PER_BYTE * (payloadBytes + 1)) {
+      throw new DecodeError(
+        "corrupt",
+        `Tensor of ${n} elements cannot be coded in ${payloadBytes} bytes`,
+        0,
+      );
+    }
   }
   if (
     !Number.isInteger(params.numGtxFlags) || params.numGtxFlags < 1 ||
@@ -121,7 +167,7 @@ export function decodePayload(
   limits: DecodeLimits = {},
   options: DecodePayloadOptions = {},
 ): DecodedPayload {
-  const n = validatePayloadParams(params, limits);
+  const n = validatePayloadParams(params, limits, data.length);
   const plan = scanPlan(params.shape, params.scanOrder, false);
   const dec = new BinDecoder(data);
   const head = readPayloadHead(dec, params, plan);
@@ -206,7 +252,7 @@ export function decodeBlockRow(
   j: number,
   limits: DecodeLimits = {},
 ): DecodedBlockRow {
-  validatePayloadParams(params, limits);
+  validatePayloadParams(params, limits, data.length);
   const plan = scanPlan(params.shape, params.scanOrder, false);
   const blockRows = plan.blockRowStarts.length;
   if (!Number.isInteger(j) || j < 0 || j >= blockRows) {

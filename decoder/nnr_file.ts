@@ -11,13 +11,14 @@ import {
   META_HEADER,
   MODEL_HEADER,
   parseMeta,
+  tensorCheck,
 } from "../core/container.ts";
 import { crc32, levelsCrc32 } from "../core/crc32.ts";
 import { DecodeError } from "../core/errors.ts";
 import type { PayloadParams } from "../core/syntax.ts";
 import type { Dtype } from "../core/model_tensor.ts";
 import { type DecodeLimits, decodePayload } from "./decode_payload.ts";
-import { type NnrFieldValue, type NnrUnit, readNnrUnit } from "./nnr_units.ts";
+import { NNR_UNIT_TYPES, type NnrFieldValue, type NnrUnit, readNnrUnit } from "./nnr_units.ts";
 
 /** A decoded tensor. */
 export interface DecodedTensor {
@@ -140,21 +141,19 @@ export class NnrUnitReader {
     }
     if (u.type === 0) {
       if (this.units.length > 1) throw new DecodeError("corrupt", "Second NNR_STR", at);
-      this.#profile = u.fields.general_profile_idc === 1 ? 1 : 0;
+      const profile = u.fields.general_profile_idc;
+      if (profile !== 0 && profile !== 1) {
+        throw new DecodeError("unsupported", `general_profile_idc ${profile}`, at);
+      }
+      this.#profile = profile;
     } else if (u.type === 1) {
       if (this.#mps) throw new DecodeError("corrupt", "Second NNR_MPS", at);
       this.#mps = u;
-    } else if (u.type === 3 && u.fields.topology_storage_format === 0) {
-      const text = u.fields.topology_data as string;
-      if (text.startsWith(META_HEADER) || text.startsWith(MODEL_HEADER)) {
-        if (this.#tensors > 0) {
-          throw new DecodeError("corrupt", "Metadata or model unit after the data units", at);
-        }
-        if (text.startsWith(META_HEADER)) this.#meta = parseMeta(text, at);
-        else this.#model = { text, offset: at };
-      }
+    } else if (u.type === 3) {
+      this.#topology(u.fields.topology_data as string, at);
     } else if (u.type === 5) {
       if (!this.#mps) throw new DecodeError("corrupt", "NNR_NDU before NNR_MPS", at);
+      this.#expectMeta(at);
       return {
         index: this.#tensors++,
         fields: u.fields,
@@ -166,13 +165,45 @@ export class NnrUnitReader {
         limits: this.#limits,
         reconstruct: this.#reconstruct,
       };
+    } else {
+      // The reference decoders reject these too (FORMAT.md 8.3).
+      const name = NNR_UNIT_TYPES[u.type];
+      throw name
+        ? new DecodeError("unsupported", `${name} units are not supported`, at)
+        : new DecodeError("corrupt", `NNR unit type ${u.type} is not defined`, at);
     }
     return null;
   }
 
   /**
-   * Checks a decoded data unit against the metadata (name, shape, CRC-32 of the levels) and
-   * gives it the model dtype and slot the metadata records.
+   * A topology unit. Before the data units, one with text must be our metadata or model unit
+   * (the reference encoder writes an empty one): so a damaged unit of ours is an error rather
+   * than a file that looks as if it had none.
+   */
+  #topology(text: string, at: number): void {
+    const meta = text.startsWith(META_HEADER);
+    const model = text.startsWith(MODEL_HEADER);
+    if (meta || model) {
+      if (this.#tensors > 0 || (meta ? this.#meta : this.#model)) {
+        throw new DecodeError("corrupt", "Metadata or model unit out of place", at);
+      }
+      if (meta) this.#meta = parseMeta(text, at);
+      else this.#model = { text, offset: at };
+    } else if (text !== "" && this.#tensors === 0) {
+      throw new DecodeError("corrupt", "Unrecognised topology unit before the data units", at);
+    }
+  }
+
+  /** A model unit is only ever written with a metadata unit before the data units. */
+  #expectMeta(at: number): void {
+    if (this.#model && !this.#meta) {
+      throw new DecodeError("corrupt", "Model unit without its metadata unit", at);
+    }
+  }
+
+  /**
+   * Checks a decoded data unit against the metadata (name, shape and the check of everything
+   * that decides its values) and gives it the model dtype and slot the metadata records.
    *
    * @param job The job from {@linkcode NnrUnitReader.parse}.
    * @param t Its decoded tensor.
@@ -186,7 +217,15 @@ export class NnrUnitReader {
     if (!d || d.name !== t.name || d.shape.join() !== t.shape.join()) {
       throw new DecodeError("corrupt", `Tensor "${t.name}" does not match its metadata`, at);
     }
-    if (levelsCrc32(t.levels) !== d.crc32) {
+    const check = tensorCheck(levelsCrc32(t.levels), {
+      name: t.name,
+      dtype: d.dtype,
+      shape: t.shape,
+      qp: t.qp,
+      qpDensity: t.params.qpDensity,
+      mpsQp: t.params.mpsQp,
+    });
+    if (check !== d.crc32) {
       throw new DecodeError("corrupt", `Tensor "${t.name}" fails its checksum`, at);
     }
     return { ...t, dtype: d.dtype, ...(d.slot === undefined ? {} : { slot: d.slot }) };
@@ -223,12 +262,17 @@ export class NnrUnitReader {
 
   /**
    * Checks that the file was complete: it had a start unit and as many data units as the
-   * metadata lists.
+   * metadata lists, or, without metadata, at least one data unit (the reference encoder writes no
+   * file without one, so a file of headers only was cut short).
    *
    * @throws {DecodeError} If not.
    */
   finish(): void {
     if (this.units.length === 0) throw new DecodeError("truncated", "Empty NNR file", 0);
+    this.#expectMeta(0);
+    if (!this.#meta && this.#tensors === 0) {
+      throw new DecodeError("truncated", "NNR file has no data units", 0);
+    }
     const listed = this.#meta?.tensors.length;
     if (listed !== undefined && listed !== this.#tensors) {
       throw new DecodeError(

@@ -42,6 +42,8 @@ export interface NnrUnit {
   readonly payloadLength?: number;
 }
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** MSB-first bit reader over one unit, bounded by the unit's end. */
 class UnitBits {
   private bit: number;
@@ -89,9 +91,11 @@ class UnitBits {
       throw new DecodeError("corrupt", "unterminated string in NNR unit", start);
     }
     this.bit = (start + nul + 1) * 8;
-    return new TextDecoder("utf-8", { fatal: true }).decode(
-      this.bytes.subarray(start, start + nul),
-    );
+    try {
+      return UTF8.decode(this.bytes.subarray(start, start + nul));
+    } catch {
+      throw new DecodeError("corrupt", "string in NNR unit is not UTF-8", start);
+    }
   }
   /** byte_alignment(): a 1 bit, then 0 bits up to the byte boundary. */
   byteAlignment(): void {
@@ -220,6 +224,14 @@ export function readNnrUnit(bytes: Uint8Array, offset: number, profile: number):
       payloadOffset: offset + headerBytes,
       payloadLength: size - headerBytes,
     };
+  }
+  if ((type === 0 || type === 1 || type === 3) && b.bytePosition !== offset + size) {
+    // The reference decoders assert this for the units they parse (FORMAT.md 8.3).
+    throw new DecodeError(
+      "corrupt",
+      `NNR unit has ${offset + size - b.bytePosition} bytes after its syntax`,
+      b.bytePosition,
+    );
   }
   return unit;
 }

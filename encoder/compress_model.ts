@@ -9,6 +9,7 @@ import { elementCount, isFloatDtype, toFloat32, toInt32 } from "../model/dtypes.
 import { type ModelFormat, type SlottedTensor, splitModel } from "../model/model_file.ts";
 import type { ModelTensor } from "../core/model_tensor.ts";
 import { type EncodedTensor, encodeTensor, type TensorJob } from "./encode_tensor.ts";
+import { fittingQp } from "./quantize.ts";
 import { writeNnrFile } from "./nnr_file.ts";
 
 /**
@@ -162,14 +163,18 @@ export async function compressModel(
   const bytes = await writeNnrFile({
     qpDensity: o.qpDensity,
     model: { format, skeleton: parts.skeleton },
-    tensors: parts.tensors.map((t) => ({
-      name: t.name,
-      dtype: t.dtype,
-      shape: t.shape,
-      ...(t.slot === undefined ? {} : { slot: t.slot }),
-      crc32: coded.get(key(t))!.levelsCrc32,
-      unit: coded.get(key(t))!.unit,
-    })),
+    tensors: parts.tensors.map((t) => {
+      const { unit, levelsCrc32, qp } = coded.get(key(t))!;
+      return {
+        name: t.name,
+        dtype: t.dtype,
+        shape: t.shape,
+        ...(t.slot === undefined ? {} : { slot: t.slot }),
+        unit,
+        levelsCrc32,
+        qp,
+      };
+    }),
   });
   const reports: TensorReport[] = parts.tensors.map((t) => {
     const e = coded.get(key(t))!;
@@ -274,6 +279,8 @@ function chooseByType(t: ModelTensor, rule: TensorRule | undefined, o: Settings)
   const n = elementCount(t.shape);
   const float = isFloatDtype(t.dtype);
   if (rule?.mode === "raw") return { mode: "raw", why: `rule ${rule.pattern}=raw` };
+  // A data unit names its tensor with a NUL-terminated string.
+  if (t.name.includes("\0")) return { mode: "raw", why: "name contains NUL" };
   if (n === 0 || t.shape.length === 0 || t.shape.length > 8) {
     return { mode: "raw", why: n === 0 ? "empty" : `${t.shape.length}-d` };
   }
@@ -285,13 +292,19 @@ function chooseByType(t: ModelTensor, rule: TensorRule | undefined, o: Settings)
   if (rule?.mode === "int") return { mode: "raw", why: "float tensor" };
   const values = toFloat32(t);
   if (!values.every(Number.isFinite)) return { mode: "raw", why: "non-finite values" };
-  if (rule && typeof rule.mode === "object") return { mode: "weight", qp: rule.mode.qp, values };
-  const mode = rule?.mode === "weight" || rule?.mode === "nonweight"
+  const ruledQp = rule && typeof rule.mode === "object" ? rule.mode.qp : null;
+  const mode = ruledQp !== null
+    ? "weight"
+    : rule?.mode === "weight" || rule?.mode === "nonweight"
     ? rule.mode
     : t.shape.length >= 2
     ? "weight"
     : "nonweight";
-  return { mode, qp: mode === "weight" ? o.qp : o.nonweightQp, values };
+  const qp = ruledQp ?? (mode === "weight" ? o.qp : o.nonweightQp);
+  // Magnitudes so large that the qp they need cannot be signalled stay as they are.
+  const used = fittingQp(values, qp, o.qpDensity, { ...o, syntax: "nnc1" });
+  if (used >= 2 ** (5 + o.qpDensity)) return { mode: "raw", why: "values too large to quantise" };
+  return { mode, qp, values };
 }
 
 function toJob(

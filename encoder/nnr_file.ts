@@ -11,6 +11,7 @@ import {
   deflate,
   formatMeta,
   MODEL_HEADER,
+  tensorCheck,
   toBase64,
 } from "../core/container.ts";
 import { concatBytes } from "../core/bytes.ts";
@@ -19,9 +20,13 @@ import { writeNnrUnits } from "./nnr_writer.ts";
 import type { NnrUnitSpec } from "./nnr_writer.ts";
 
 /** A coded tensor as it goes into the file. */
-export interface FileTensor extends ContainerTensor {
+export interface FileTensor extends Omit<ContainerTensor, "crc32"> {
   /** Its complete NNR_NDU unit (from `encodeTensor()`). */
   readonly unit: Uint8Array;
+  /** CRC-32 of its levels (from `encodeTensor()`). */
+  readonly levelsCrc32: number;
+  /** The qp it was coded at, or null for an integer tensor. */
+  readonly qp: number | null;
 }
 
 /** What goes into an NNR file. */
@@ -55,12 +60,12 @@ export interface NnrFileContents {
  */
 export async function writeNnrFile(contents: NnrFileContents): Promise<Uint8Array<ArrayBuffer>> {
   const model = contents.model;
-  const tensors = contents.tensors.map(({ name, dtype, shape, slot, crc32 }) => ({
-    name,
-    dtype,
-    shape,
-    ...(slot === undefined ? {} : { slot }),
-    crc32,
+  const tensors = contents.tensors.map((t) => ({
+    name: t.name,
+    dtype: t.dtype,
+    shape: t.shape,
+    ...(t.slot === undefined ? {} : { slot: t.slot }),
+    crc32: tensorCheck(t.levelsCrc32, { ...t, qpDensity: contents.qpDensity, mpsQp: 0 }),
   }));
   const ours = [topologyUnit(formatMeta({
     model: model && {

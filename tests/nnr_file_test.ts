@@ -55,7 +55,8 @@ async function ourFile(): Promise<{ bytes: Uint8Array; tensors: FileTensor[] }> 
       dtype: job.coding.kind === "int" ? "I64" : i === 0 ? "F16" : "F32",
       shape: job.shape,
       slot: i * 2,
-      crc32: e.levelsCrc32,
+      levelsCrc32: e.levelsCrc32,
+      qp: e.qp,
       unit: e.unit,
     };
   });
