@@ -192,10 +192,12 @@ export class DecoderStream extends TransformStream<Uint8Array, StreamTensor> {
           }
         });
       },
-      flush() {
+      async flush() {
         splitter.end();
         reader.finish();
         giveHeader();
+        // A damaged model or metadata unit fails the stream, not only its header.
+        await header;
       },
     });
     this.header = header;
