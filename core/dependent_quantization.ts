@@ -80,6 +80,6 @@ export function dqCodedLevel(index: number, state: number): number {
       `Cannot code reconstruction index ${index}: it is not reachable from DQ state ${state}`,
     );
   }
-  const k = (magnitude + (state & 1)) >> 1;
+  const k = (magnitude + (state & 1)) >>> 1; // unsigned: the sum can be 2^31
   return index < 0 ? -k : k;
 }

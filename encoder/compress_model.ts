@@ -302,7 +302,7 @@ function chooseByType(t: ModelTensor, rule: TensorRule | undefined, o: Settings)
     : "nonweight";
   const qp = ruledQp ?? (mode === "weight" ? o.qp : o.nonweightQp);
   // Magnitudes so large that the qp they need cannot be signalled stay as they are.
-  const used = fittingQp(values, qp, o.qpDensity, { ...o, syntax: "nnc1" });
+  const used = fittingQp(values, qp, o.qpDensity, o);
   if (used >= 2 ** (5 + o.qpDensity)) return { mode: "raw", why: "values too large to quantise" };
   return { mode, qp, values };
 }

@@ -70,7 +70,7 @@ export function quantizeUniform(weights: Float32Array, step: number): Int32Array
  * @param weights The weights.
  * @param qp The requested qp.
  * @param qpDensity qp_density, 0..7.
- * @param quantiser How the levels are made: DQ, λ, and the syntax (its DQ range differs).
+ * @param quantiser How the levels are made: DQ and λ.
  * @returns The qp to use.
  * @throws {RangeError} If a weight is not finite.
  *
@@ -79,7 +79,7 @@ export function quantizeUniform(weights: Float32Array, step: number): Int32Array
  * import { fittingQp } from "./quantize.ts";
  * import assert from "node:assert/strict";
  *
- * const quantiser = { dq: false, lambdaScale: 0, syntax: "nnc1" } as const;
+ * const quantiser = { dq: false, lambdaScale: 0 };
  * assert.equal(fittingQp(Float32Array.of(0.5, -1), -40, 2, quantiser), -40);
  * assert.equal(fittingQp(Float32Array.of(1e7), -40, 2, quantiser), -31);
  * ```
@@ -88,7 +88,7 @@ export function fittingQp(
   weights: Float32Array,
   qp: number,
   qpDensity: number,
-  quantiser: { readonly dq: boolean; readonly lambdaScale: number; readonly syntax: string },
+  quantiser: { readonly dq: boolean; readonly lambdaScale: number },
 ): number {
   let min = 0;
   let max = 0;
@@ -106,9 +106,11 @@ export function fittingQp(
   const level = (w: number) => roundHalfAway(binary64 ? w * (1 / step) : Math.fround(w * inverse));
   const low = level(min);
   const high = level(max);
+  // With DQ the reference allows −2^31 − 2 (NNC1) or −2^31 + 2 (NNC2); the trellis's candidates
+  // reach two past the weight, so only the second keeps every index within int32.
   const [lowest, highest] = !quantiser.dq
     ? [-(2 ** 31), 2 ** 31 - 1]
-    : [quantiser.syntax === "nnc2" ? -(2 ** 31) + 2 : -(2 ** 31) - 2, 2 ** 31 - 3];
+    : [-(2 ** 31) + 2, 2 ** 31 - 3];
   if (low >= lowest && high <= highest) return qp;
   const scale = 2 ** qpDensity;
   const minStep = maxAbs / (2 ** 31 - 3);
@@ -171,7 +173,6 @@ export function quantizeTensor(
   const used = fittingQp(weights, qp, params.qpDensity, {
     dq,
     lambdaScale: options.lambdaScale,
-    syntax: params.syntax,
   });
   const step = stepSize(used, params.qpDensity);
   const levels = dq

@@ -21,7 +21,7 @@ import { decompressModel } from "../decoder/decompress_model.ts";
 import { compressModel } from "../encoder/compress_model.ts";
 import type { ModelFormat } from "../model/model_file.ts";
 import { writeSafetensors } from "../model/safetensors.ts";
-import { allDtypesModel, encodeTensor, nestedIfModel } from "./_onnx_fixtures.ts";
+import { allDtypesModel, encodeTensor, nestedIfModel, toExternalData } from "./_onnx_fixtures.ts";
 import { ProtoWriter } from "../model/_protobuf.ts";
 
 /** Base time allowed per case, and per KiB of input on top. */
@@ -125,11 +125,20 @@ function smallOnnx(): Uint8Array {
   return new ProtoWriter().intField(1, 8).bytesField(7, graph.finish()).finish();
 }
 
+/** A model whose mutations go to the model readers and `compressModel`. */
+interface ModelSeed extends Seed {
+  readonly format: ModelFormat;
+  /** The external-data files it references (unmutated). */
+  readonly files?: ReadonlyMap<string, Uint8Array>;
+}
+
 /** The models whose mutations go to the model readers and `compressModel`. */
-export function modelSeeds(): (Seed & { format: ModelFormat })[] {
+export function modelSeeds(): ModelSeed[] {
+  const external = toExternalData(smallOnnx());
   return [
     { name: "small.safetensors", bytes: smallSafetensors(), format: "safetensors" },
     { name: "small.onnx", bytes: smallOnnx(), format: "onnx" },
+    { name: "external-data.onnx", bytes: external.model, format: "onnx", files: external.files },
     { name: "all-dtypes-raw.onnx", bytes: allDtypesModel("raw"), format: "onnx" },
     { name: "all-dtypes-packed.onnx", bytes: allDtypesModel("packed"), format: "onnx" },
     { name: "nested-if.onnx", bytes: nestedIfModel(3), format: "onnx" },
@@ -363,7 +372,14 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
       seedName = s.name;
       input = mutate(s.bytes, rnd);
       outcome = await classify(async () => {
-        await compressModel(input, s.format, { qp: -30 });
+        await compressModel(input, s.format, {
+          qp: -30,
+          readExternal: (location) => {
+            const file = s.files?.get(location);
+            if (!file) throw new Error(`No external file ${location}`);
+            return file;
+          },
+        });
         return "ok";
       });
     } else {
