@@ -50,6 +50,8 @@ export interface FuzzReport {
   readonly seconds: number;
   /** Cases per outcome: `ok`, `undetectable`, `DecodeError:<code>`, `FAIL:<what>`. */
   readonly outcomes: Record<string, number>;
+  /** The same per target. */
+  readonly byTarget: Record<string, Record<string, number>>;
   /** The failing cases (inputs written to `out` when given). */
   readonly failures: { target: string; index: number; seedName: string; detail: string }[];
   /** Slowest case in ms, and its input size. */
@@ -343,10 +345,15 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
   }
   const models = modelSeeds();
   const outcomes: Record<string, number> = {};
+  const byTarget: Record<string, Record<string, number>> = {};
   const failures: FuzzReport["failures"] = [];
   let slowest = { ms: 0, bytes: 0 };
   let peakRss = 0;
-  const count = (k: string) => outcomes[k] = (outcomes[k] ?? 0) + 1;
+  const count = (target: string, k: string) => {
+    outcomes[k] = (outcomes[k] ?? 0) + 1;
+    const mine = byTarget[target] ??= {};
+    mine[k] = (mine[k] ?? 0) + 1;
+  };
   const targets = options.targets;
   const limitMs = options.seconds === undefined ? Infinity : started + options.seconds * 1000;
   let i = 0;
@@ -393,7 +400,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
     if (target !== "cli" && ms > CASE_MS + CASE_MS_PER_KB * input.length / 1024) {
       outcome = `FAIL:slow (${ms.toFixed(0)} ms)`;
     }
-    count(outcome.startsWith("FAIL:slow") ? "FAIL:slow" : outcome);
+    count(target, outcome.startsWith("FAIL:slow") ? "FAIL:slow" : outcome);
     if (outcome.startsWith("FAIL")) {
       failures.push({ target, index: i, seedName, detail: outcome });
       if (options.out) {
@@ -415,6 +422,7 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
     cases: i,
     seconds: (performance.now() - started) / 1000,
     outcomes,
+    byTarget,
     failures,
     slowest,
     peakRss,
@@ -497,7 +505,10 @@ if (import.meta.main) {
   if (values.json) console.log(JSON.stringify(report));
   else {
     console.log(`${report.cases} cases in ${report.seconds.toFixed(1)} s (seed ${report.seed})`);
-    for (const [k, n] of Object.entries(report.outcomes).sort()) console.log(`  ${k}: ${n}`);
+    for (const [target, counts] of Object.entries(report.byTarget)) {
+      console.log(`  ${target}:`);
+      for (const [k, n] of Object.entries(counts).sort()) console.log(`    ${k}: ${n}`);
+    }
     console.log(
       `slowest ${report.slowest.ms.toFixed(1)} ms (${report.slowest.bytes} bytes), peak RSS ${
         (report.peakRss / 1e6).toFixed(0)
