@@ -15,7 +15,7 @@ import { encodeDc2020 } from "../encoder/encode_dc2020.ts";
 import { encodeDataUnit } from "../encoder/encode_tensor.ts";
 import { writeBareNnrFile } from "../encoder/nnr_file.ts";
 import { DQ_LAMBDA_FACTOR, LAMBDA_UNIT, quantizeTensor } from "../encoder/quantize.ts";
-import type { EntryPoint, PayloadParams } from "../core/syntax.ts";
+import { packEntryPoint, type PayloadParams } from "../core/syntax.ts";
 
 /** Reads files of a suite by their path relative to the suite root. */
 export interface SuiteReader {
@@ -253,7 +253,11 @@ async function checkPayload(
     value8: e.value8,
     dqState: e.dq_state,
   }));
-  expectEqualInts("entry points", packEntryPoints(out.entryPoints), packEntryPoints(entryPoints));
+  expectEqualInts(
+    "entry points",
+    out.entryPoints.map(packEntryPoint),
+    entryPoints.map(packEntryPoint),
+  );
   checks.push("decode");
 
   // Random access: every block row decodes on its own from its entry point.
@@ -323,11 +327,6 @@ function expectBlockRows(
       levels.subarray(row.firstRow * width, (row.firstRow + row.rows) * width),
     );
   }
-}
-
-/** Entry points as the reference packs them, for comparison. */
-function packEntryPoints(list: readonly EntryPoint[]): number[] {
-  return list.map((e) => e.bitOffsetDelta * 2048 + e.value8 * 8 + e.dqState);
 }
 
 /** The NNR bitstream the reference's `compress()` writes for these levels and arguments. */

@@ -145,3 +145,22 @@ export interface EntryPoint {
   /** The dependent-quantisation state before the block row's first element. */
   readonly dqState: number;
 }
+
+/**
+ * An entry point packed as the reference passes it around and as the NDU header fields hold it:
+ * `(bitOffsetDelta << 11) | (value8 << 3) | dqState` (without overflow for large offsets).
+ *
+ * @param e The entry point.
+ * @returns The packed integer.
+ *
+ * @example
+ * ```ts
+ * import { packEntryPoint } from "./syntax.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(packEntryPoint({ bitOffsetDelta: 1, value8: 2, dqState: 3 }), 2048 + 16 + 3);
+ * ```
+ */
+export function packEntryPoint(e: EntryPoint): number {
+  return e.bitOffsetDelta * 2048 + e.value8 * 8 + e.dqState;
+}

@@ -15,7 +15,7 @@ import {
 } from "../core/container.ts";
 import { crc32, levelsCrc32 } from "../core/crc32.ts";
 import { DecodeError } from "../core/errors.ts";
-import type { PayloadParams } from "../core/syntax.ts";
+import { packEntryPoint, type PayloadParams } from "../core/syntax.ts";
 import type { Dtype } from "../core/model_tensor.ts";
 import { type DecodeLimits, decodePayload } from "./decode_payload.ts";
 import { NNR_UNIT_TYPES, type NnrFieldValue, type NnrUnit, readNnrUnit } from "./nnr_units.ts";
@@ -410,7 +410,7 @@ export function decodeDataUnit(job: DataUnitJob): DecodedTensor {
     throw e;
   }
   const signalled = (f.cabac_entry_point_list as number[] | undefined) ?? [];
-  const found = d.entryPoints.map((e) => e.bitOffsetDelta * 2048 + e.value8 * 8 + e.dqState);
+  const found = d.entryPoints.map(packEntryPoint);
   if (found.length !== signalled.length || found.some((p, i) => p !== signalled[i])) {
     throw new DecodeError(
       "corrupt",

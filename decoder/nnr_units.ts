@@ -7,6 +7,7 @@
  * @module
  */
 import { DecodeError } from "../core/errors.ts";
+import { packEntryPoint } from "../core/syntax.ts";
 
 /** Unit type numbers (`nnr_unit_type`). */
 export const NNR_UNIT_TYPES = [
@@ -342,7 +343,7 @@ function readEntryPoints(b: UnitBits, height: number, scan: number, dq: number):
     const dqState = dq ? b.u(3) : 0;
     delta = j === 0 ? b.ue(11) : delta + b.ie(7);
     if (delta < 0) throw new DecodeError("corrupt", "negative entry-point offset", b.bytePosition);
-    list.push(delta * 2048 + value8 * 8 + dqState);
+    list.push(packEntryPoint({ bitOffsetDelta: delta, value8, dqState }));
   }
   return list;
 }

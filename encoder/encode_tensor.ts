@@ -6,7 +6,7 @@
  */
 import { levelsCrc32 } from "../core/crc32.ts";
 import { effectiveScanOrder } from "../core/scan.ts";
-import { payloadParams } from "../core/syntax.ts";
+import { packEntryPoint, payloadParams } from "../core/syntax.ts";
 import { type DecodedPayload, decodePayload } from "../decoder/decode_payload.ts";
 import { encodePayload, type EncodePayloadParams } from "./encode_payload.ts";
 import { writeNnrUnit } from "./nnr_writer.ts";
@@ -167,7 +167,7 @@ export interface EncodedDataUnit {
  * @example
  * ```ts
  * import { encodeDataUnit } from "./encode_tensor.ts";
- * import { payloadParams } from "../core/syntax.ts";
+ * import { packEntryPoint, payloadParams } from "../core/syntax.ts";
  * import { readNnrUnits } from "../decoder/nnr_units.ts";
  * import assert from "node:assert/strict";
  *
@@ -193,15 +193,14 @@ export function encodeDataUnit(
   const fields = {
     nnr_compressed_data_unit_payload_type: params.payloadType === "float" ? 1 : 0,
     topology_elem_id: name,
-    ...(profile1 ? { node_id_present_flag: 1, device_id: 0, parameter_id: parameterId } : {}),
-    ...(profile1 ? { put_node_depth: 0 } : {}),
+    ...(profile1
+      ? { node_id_present_flag: 1, device_id: 0, parameter_id: parameterId, put_node_depth: 0 }
+      : {}),
     dq_flag: params.dqFlag,
     tensor_dimensions: [...params.shape],
     cabac_unary_length_minus1: params.numGtxFlags - 1,
     scan_order: params.scanOrder,
-    cabac_entry_point_list: decoded.entryPoints.map((e) =>
-      e.bitOffsetDelta * 2048 + e.value8 * 8 + e.dqState
-    ),
+    cabac_entry_point_list: decoded.entryPoints.map(packEntryPoint),
   };
   const unit = writeNnrUnit({ type: 5, fields, payload: encoded.bytes }, profile1 ? 1 : 0);
   return { unit, payloadBytes: encoded.bytes.length, decoded };
