@@ -64,10 +64,18 @@ export function levelCost(
     bits += cost(st, lc.gtx + 2 * g + negative, more);
     if (!more) return bits;
   }
-  const r = m - lc.numGtx - 1;
-  const e = 31 - Math.clz32(r + 1);
+  return bits + remainderCost(st, lc, m - lc.numGtx);
+}
+
+/**
+ * The cost of a level's Exp-Golomb remainder r, given as `r + 1` = |k| − N: its context-coded
+ * prefix at the contexts' current states and one bit per bypass bin of its suffix.
+ */
+export function remainderCost(st: ContextStates, lc: LevelContexts, rest: number): number {
+  const e = 31 - Math.clz32(rest);
+  let bits = e * BYPASS_COST + cost(st, lc.rem + e, 0);
   for (let j = 0; j < e; j++) bits += cost(st, lc.rem + j, 1);
-  return bits + cost(st, lc.rem + e, 0) + e * BYPASS_COST;
+  return bits;
 }
 
 /** Adapts the contexts as coding level `k` would, bin after bin. */

@@ -17,7 +17,7 @@ import { DQ_NEXT_STATE } from "../core/dependent_quantization.ts";
 import { scanPlan } from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
 import { contextLayout, neighbourClass, type PayloadParams } from "../core/syntax.ts";
-import { adaptLevel, type LevelContexts, levelCost } from "./_level_bins.ts";
+import { adaptLevel, type LevelContexts, levelCost, remainderCost } from "./_level_bins.ts";
 
 /** `ln 2 / 6`: the reference's conversion of bits into the squared-error units of its RD cost. */
 export const LAMBDA_UNIT = Math.LN2 / 6;
@@ -475,12 +475,4 @@ function magnitudeCosts(
   if (high > flags) highCost = ones + remainderCost(st, lc, high - flags);
   out[first < second ? 0 : 1] = lowCost;
   out[first < second ? 1 : 0] = highCost;
-}
-
-/** The cost of the remainder r + 1 = `rest` of a level (its prefix and bypass suffix). */
-function remainderCost(st: ContextStates, lc: LevelContexts, rest: number): number {
-  const e = 31 - Math.clz32(rest);
-  let bits = e * BYPASS_COST + binCost(st, lc.rem + e, 0);
-  for (let j = 0; j < e; j++) bits += binCost(st, lc.rem + j, 1);
-  return bits;
 }
