@@ -12,8 +12,9 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { DecodeError } from "../core/errors.ts";
-import { seededRandom } from "../core/fixtures.ts";
-import { laplaceTensor } from "../core/fixtures.ts";
+import { laplaceTensor, seededRandom } from "../core/fixtures.ts";
+import { concatBytes } from "../core/bytes.ts";
+import { sha256Hex } from "../core/sha256.ts";
 import type { ModelTensor } from "../core/model_tensor.ts";
 import { decode, DecoderStream, type TensorOutput } from "../decoder/decode_stream.ts";
 import { readNnrFile } from "../decoder/nnr_file.ts";
@@ -210,11 +211,11 @@ export function mutate(bytes: Uint8Array, rnd: Rng): Uint8Array<ArrayBuffer> {
       case 3: { // insertion
         const n = 1 + int(rnd, 8);
         const ins = Uint8Array.from({ length: n }, () => int(rnd, 256));
-        b = concat(b.subarray(0, at), ins, b.subarray(at));
+        b = concatBytes([b.subarray(0, at), ins, b.subarray(at)]);
         break;
       }
       case 4: // deletion
-        b = concat(b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + int(rnd, 8))));
+        b = concatBytes([b.subarray(0, at), b.subarray(Math.min(b.length, at + 1 + int(rnd, 8)))]);
         break;
       case 5: // a header byte (the first 48 bytes hold the unit headers, MPS and first NDU header)
         if (b.length) b[int(rnd, Math.min(48, b.length))] = int(rnd, 256);
@@ -238,23 +239,12 @@ export function mutate(bytes: Uint8Array, rnd: Rng): Uint8Array<ArrayBuffer> {
   return b;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------- targets
 
 /** How a reader's result is compared: a digest of every tensor and the model skeleton. */
-async function digest(parts: (string | Uint8Array)[]): Promise<string> {
+function digest(parts: (string | Uint8Array)[]): Promise<string> {
   const chunks = parts.map((p) => typeof p === "string" ? new TextEncoder().encode(p + "\0") : p);
-  const hash = await crypto.subtle.digest("SHA-256", concat(...chunks));
-  return Array.from(new Uint8Array(hash), (x) => x.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(concatBytes(chunks));
 }
 
 function bytesOf(a: ArrayBufferView): Uint8Array {
