@@ -12,7 +12,7 @@
  * @module
  */
 import { BIN_COST } from "../core/_tables.ts";
-import { binCost, BYPASS_COST, ContextStates } from "../core/context_model.ts";
+import { binCost, ContextStates } from "../core/context_model.ts";
 import { DQ_NEXT_STATE } from "../core/dependent_quantization.ts";
 import { scanPlan } from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
