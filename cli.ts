@@ -429,7 +429,7 @@ async function sweepCommand(args: string[]): Promise<number> {
   if (input === undefined || v.data === undefined || v.output === undefined) {
     throw new UsageError("sweep needs a model, --data <file.safetensors> and -o <out.nnr>");
   }
-  const metric = v.metric as SweepMetric | undefined;
+  const metric = v.metric as Exclude<SweepMetric, "custom"> | undefined;
   if (metric !== undefined && !["accuracy", "agreement", "snr"].includes(metric)) {
     throw new UsageError("--metric must be accuracy, agreement or snr");
   }
@@ -484,6 +484,26 @@ async function sweepCommand(args: string[]): Promise<number> {
   if (!result.file || !result.best) {
     throw new RangeError(`No setting keeps the ${result.metric} within tolerance`);
   }
+  await writeOutput(v.output, result.file, true);
+  // The written file, read back and scored by the same path as `eval`: the number users check.
+  const written = await Deno.readFile(v.output);
+  const checked = await evaluateModel(
+    (await decompressModel(written, { format: "onnx" })).bytes,
+    data,
+    {
+      ...(result.metric === "accuracy" ? {} : { reference: model }),
+    },
+  );
+  const check = result.metric === "accuracy"
+    ? checked.accuracy!
+    : result.metric === "agreement"
+    ? checked.agreement!
+    : checked.snrDb!;
+  if (check !== result.best.metric) {
+    throw new Error(
+      `Internal error: the written file scores ${check}, the sweep saw ${result.best.metric}`,
+    );
+  }
   const record = {
     model: input,
     data: v.data,
@@ -492,12 +512,13 @@ async function sweepCommand(args: string[]): Promise<number> {
     maxDrop,
     originalBytes: result.originalBytes,
     best: result.best,
+    check,
     ratio: result.originalBytes / result.best.bytes,
     seconds,
+    evaluations: result.evaluations,
     pareto: result.pareto,
     points: result.points,
   };
-  await writeOutput(v.output, result.file, true);
   await writeOutput(outputs[1]!, encoder.encode(JSON.stringify(record, null, 1)), true);
   await writeOutput(outputs[2]!, encoder.encode(sweepSvg(result)), true);
   if (v.json) {
@@ -510,7 +531,8 @@ async function sweepCommand(args: string[]): Promise<number> {
       }x) at qp ${b.qp}, λ ${b.lambdaScale}, ` +
         `${b.dq ? "DQ" : "URQ"}${Object.keys(b.tensorQps).length ? ", per-tensor qps" : ""}; ` +
         `${result.metric} ${b.metric.toFixed(4)} (original ${result.baseline.toFixed(4)}); ` +
-        `${result.points.length} points in ${seconds.toFixed(1)} s -> ${outputs.join(", ")}`,
+        `${result.evaluations} evaluations in ${seconds.toFixed(1)} s; the written file checked ` +
+        `again: ${check.toFixed(4)} -> ${outputs.join(", ")}`,
     );
   }
   return 0;

@@ -980,6 +980,9 @@ Caveats:
 
 // ---------------------------------------------------------------- main
 
+/** Where the sections that other benchmarks write into RESULTS.md begin. */
+export const KEPT_SECTIONS = "<!-- sections below: bench/model_sweeps.ts, bench/rd_bench.ts -->";
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
@@ -1004,7 +1007,15 @@ if (import.meta.main) {
     pool.close();
   }
   const seconds = (performance.now() - started) / 1000;
-  await Deno.writeTextFile(values.out!, report(results, await machine(), seconds));
+  // The sections other benchmarks keep at the end of the file stay.
+  const previous = await Deno.readTextFile(values.out!).catch(() => "");
+  const kept = previous.includes(KEPT_SECTIONS)
+    ? previous.slice(previous.indexOf(KEPT_SECTIONS))
+    : "";
+  await Deno.writeTextFile(
+    values.out!,
+    report(results, await machine(), seconds) + (kept ? `\n${kept}` : ""),
+  );
   // Leave the file as `deno fmt` wants it (CI checks formatting of every Markdown file).
   const fmt = await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", values.out!] })
     .output();

@@ -3,7 +3,7 @@
  * accepts and ignores (docs/FORMAT.md): a metadata unit (the complete tensor list with original
  * dtypes and shapes, where each tensor goes in the model, and a check of everything that decides
  * each tensor's values; the unit checks itself) and a model unit (the model file with the coded
- * tensors' data taken out, deflated and base64-encoded).
+ * tensors' data taken out, deflated and written as 7-bit text).
  *
  * @module
  */
@@ -16,9 +16,12 @@ import { DTYPE_BYTES } from "./model_tensor.ts";
  * First line of the metadata unit's `topology_data`; a line of JSON follows, then a last line
  * `crc32 <8 hex digits>`: the CRC-32 of the JSON's UTF-8 bytes.
  */
-export const META_HEADER = "DEEPCABAC-NNR/2 meta\n";
-/** First line of the model unit's `topology_data`; base64 of the deflated model follows. */
-export const MODEL_HEADER = "DEEPCABAC-NNR/2 model\n";
+export const META_HEADER = "DEEPCABAC-NNR/3 meta\n";
+/**
+ * First line of the model unit's `topology_data`; the deflated skeleton follows as
+ * {@linkcode toSevenBitText}.
+ */
+export const MODEL_HEADER = "DEEPCABAC-NNR/3 model\n";
 const META_CHECK = "\ncrc32 ";
 /** `topology_storage_format` of our units: 0, which the reference decoders skip. */
 export const CONTAINER_STORAGE_FORMAT = 0;
@@ -41,8 +44,10 @@ export interface ContainerTensor {
 export interface ContainerModel {
   /** File format of the skeleton: an ONNX model, or a safetensors file of uncoded tensors. */
   readonly format: "onnx" | "safetensors";
-  /** Length of the skeleton before deflate. */
+  /** Length of the skeleton. */
   readonly bytes: number;
+  /** Length of the deflated skeleton that the model unit's text holds. */
+  readonly deflatedBytes: number;
   /** CRC-32 of the skeleton. */
   readonly crc32: number;
 }
@@ -128,7 +133,7 @@ export function tensorCheck(
  * import { DecodeError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
- * assert.throws(() => parseMeta("DEEPCABAC-NNR/2 meta\n{\ncrc32 00000000", 0), DecodeError);
+ * assert.throws(() => parseMeta("DEEPCABAC-NNR/3 meta\n{\ncrc32 00000000", 0), DecodeError);
  * ```
  */
 export function parseMeta(text: string, offset: number): ContainerMeta {
@@ -161,105 +166,122 @@ export function parseMeta(text: string, offset: number): ContainerMeta {
     const m = model as Record<string, unknown>;
     if (
       typeof m !== "object" || (m.format !== "onnx" && m.format !== "safetensors") ||
-      !isCount(m.bytes) || !isCrc(m.crc32)
+      !isCount(m.bytes) || !isCount(m.deflatedBytes) || !isCrc(m.crc32)
     ) throw bad("bad model entry");
   }
   return json as ContainerMeta;
 }
 
-const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const ALPHABET_INDEX = (() => {
-  const t = new Int8Array(128).fill(-1);
-  for (let i = 0; i < 64; i++) t[ALPHABET.charCodeAt(i)] = i;
-  return t;
-})();
-
 /**
- * Encodes bytes as padded base64 text.
+ * Encodes bytes as NUL-free UTF-8 text at 7 bits per byte of text (8/7 of the input, about 14 %
+ * more; base64 adds 33 %, and no UTF-8 text can carry more than about 7.2 bits per byte). The
+ * input is read as a bit string, most significant bit first, in groups of 7 bits (the last one
+ * padded with zeros). A group g ≠ 0 is the character g (U+0001..U+007F, one byte); a zero group
+ * and the group h after it (a zero if there is none) are together the character U+0080 + h (two
+ * bytes). The reference decoders read `topology_data` as text, so it must be NUL-free UTF-8.
  *
  * @param bytes The bytes.
  * @returns The text.
  *
  * @example
  * ```ts
- * import { toBase64 } from "./container.ts";
+ * import { fromSevenBitText, toSevenBitText } from "./container.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(toBase64(new TextEncoder().encode("hello")), "aGVsbG8=");
+ * const bytes = Uint8Array.of(0, 0, 0, 255, 1, 2, 3);
+ * const text = toSevenBitText(bytes);
+ * assert.ok(!text.includes("\0"));
+ * assert.deepEqual(fromSevenBitText(text, bytes.length, 0), bytes);
  * ```
  */
-export function toBase64(bytes: Uint8Array): string {
-  const parts: string[] = [];
-  const chunk = 3 * 4096;
-  for (let start = 0; start < bytes.length; start += chunk) {
-    let s = "";
-    const end = Math.min(bytes.length, start + chunk);
-    for (let i = start; i < end; i += 3) {
-      const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
-      s += ALPHABET[n >> 18]! + ALPHABET[(n >> 12) & 63]! +
-        (i + 1 < end ? ALPHABET[(n >> 6) & 63]! : "=") + (i + 2 < end ? ALPHABET[n & 63]! : "=");
+export function toSevenBitText(bytes: Uint8Array): string {
+  const groups = Math.ceil((8 * bytes.length) / 7);
+  const codes = new Uint16Array(groups);
+  let n = 0;
+  let acc = 0;
+  let bits = 0;
+  let i = 0;
+  let zero = false;
+  for (let g = 0; g < groups; g++) {
+    if (bits < 7) {
+      acc = ((acc << 8) | (bytes[i++] ?? 0)) & 0x7fff;
+      bits += 8;
     }
-    parts.push(s);
+    bits -= 7;
+    const v = (acc >> bits) & 0x7f;
+    if (zero) {
+      codes[n++] = 0x80 + v;
+      zero = false;
+    } else if (v === 0) zero = true;
+    else codes[n++] = v;
+  }
+  if (zero) codes[n++] = 0x80;
+  const parts: string[] = [];
+  for (let at = 0; at < n; at += 8192) {
+    parts.push(String.fromCharCode(...codes.subarray(at, Math.min(n, at + 8192))));
   }
   return parts.join("");
 }
 
 /**
- * Decodes padded base64 text.
+ * Decodes text made by {@linkcode toSevenBitText}.
  *
  * @param text The text.
+ * @param size The number of bytes it holds.
  * @param offset Byte offset of the text in its file, for errors.
  * @returns The bytes.
- * @throws {DecodeError} If the text is not padded base64.
+ * @throws {DecodeError} If the text has another character or does not hold `size` bytes.
  *
  * @example
  * ```ts
- * import { fromBase64 } from "./container.ts";
+ * import { fromSevenBitText } from "./container.ts";
+ * import { DecodeError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(new TextDecoder().decode(fromBase64("aGVsbG8=", 0)), "hello");
+ * assert.deepEqual(fromSevenBitText("\u0080 ", 2, 0), Uint8Array.of(0, 1));
+ * assert.throws(() => fromSevenBitText("\u0100", 1, 0), DecodeError);
  * ```
  */
-export function fromBase64(text: string, offset: number): Uint8Array<ArrayBuffer> {
-  if (text.length % 4 !== 0) throw new DecodeError("corrupt", "Bad base64 length", offset);
-  const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
-  const out = new Uint8Array((text.length / 4) * 3 - pad);
-  let o = 0;
-  for (let i = 0; i < text.length; i += 4) {
-    let n = 0;
-    for (let k = 0; k < 4; k++) {
-      const c = text.charCodeAt(i + k);
-      const v = c === 61 && i + k >= text.length - pad ? 0 : ALPHABET_INDEX[c] ?? -1;
-      if (v < 0) throw new DecodeError("corrupt", "Bad base64 character", offset + i + k);
-      n = (n << 6) | v;
+export function fromSevenBitText(
+  text: string,
+  size: number,
+  offset: number,
+): Uint8Array<ArrayBuffer> {
+  const groups = Math.ceil((8 * size) / 7);
+  let found = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0 || c > 0xff) {
+      throw new DecodeError("corrupt", "Bad character in the model unit's text", offset + i);
     }
-    out[o++] = n >> 16;
-    if (o < out.length) out[o++] = (n >> 8) & 0xff;
-    if (o < out.length) out[o++] = n & 0xff;
+    found += c < 0x80 ? 1 : 2;
+  }
+  // A last zero group takes a zero pad group with it.
+  const padded = found === groups + 1 && text.charCodeAt(text.length - 1) === 0x80;
+  if (found !== groups && !padded) {
+    throw new DecodeError("corrupt", `Model unit's text does not hold ${size} bytes`, offset);
+  }
+  const out = new Uint8Array(size);
+  let o = 0;
+  let acc = 0;
+  let bits = 0;
+  const push = (v: number) => {
+    acc = ((acc << 7) | v) & 0x7fff;
+    bits += 7;
+    if (bits >= 8) {
+      bits -= 8;
+      if (o < size) out[o++] = (acc >> bits) & 0xff;
+    }
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) push(c);
+    else {
+      push(0);
+      push(c - 0x80);
+    }
   }
   return out;
-}
-
-/**
- * Deflates bytes (raw deflate, RFC 1951) with the web platform's `CompressionStream`.
- *
- * @param bytes The bytes.
- * @returns The deflated bytes.
- *
- * @example
- * ```ts
- * import { deflate, inflate } from "./container.ts";
- * import assert from "node:assert/strict";
- *
- * const data = new Uint8Array(1000).fill(7);
- * const packed = await deflate(data);
- * assert.ok(packed.length < 50);
- * assert.deepEqual(await inflate(packed, 1000, 0), data);
- * ```
- */
-export async function deflate(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
-  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("deflate-raw"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 /**
@@ -274,11 +296,13 @@ export async function deflate(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Arra
  *
  * @example
  * ```ts
- * import { deflate, inflate } from "./container.ts";
+ * import { inflate } from "./container.ts";
  * import { DecodeError } from "./errors.ts";
  * import assert from "node:assert/strict";
  *
- * const packed = await deflate(new Uint8Array(100));
+ * // A stored deflate block of 100 zero bytes.
+ * const packed = new Uint8Array([1, 100, 0, 155, 255, ...new Uint8Array(100)]);
+ * assert.equal((await inflate(packed, 100, 0)).length, 100);
  * await assert.rejects(inflate(packed, 99, 0), DecodeError);
  * ```
  */

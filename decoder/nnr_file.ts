@@ -6,7 +6,7 @@
  */
 import {
   type ContainerMeta,
-  fromBase64,
+  fromSevenBitText,
   inflate,
   META_HEADER,
   MODEL_HEADER,
@@ -252,7 +252,11 @@ export class NnrUnitReader {
         text.offset,
       );
     }
-    const packed = fromBase64(text.text.slice(MODEL_HEADER.length), text.offset);
+    const packed = fromSevenBitText(
+      text.text.slice(MODEL_HEADER.length),
+      meta.model.deflatedBytes,
+      text.offset,
+    );
     const skeleton = await inflate(packed, meta.model.bytes, text.offset);
     if (crc32(skeleton) !== meta.model.crc32) {
       throw new DecodeError("corrupt", "Model unit fails its checksum", text.offset);

@@ -22,8 +22,8 @@ export type TensorMode = "weight" | "nonweight" | "int" | "raw";
 export interface TensorRule {
   /** Glob over tensor names: `*` any run of characters, `?` one character. */
   readonly pattern: string;
-  /** The mode, or a qp (float tensors quantised at that qp). */
-  readonly mode: TensorMode | { readonly qp: number };
+  /** The mode, or a qp (float tensors quantised at that qp, with their own λ if given). */
+  readonly mode: TensorMode | { readonly qp: number; readonly lambdaScale?: number };
 }
 
 /** Options of {@linkcode compressModel}; the defaults are the NNC reference encoder's. */
@@ -262,7 +262,12 @@ type Choice =
   & (
     | { readonly mode: "raw"; readonly why: string }
     | { readonly mode: "int"; readonly values: Int32Array }
-    | { readonly mode: "weight" | "nonweight"; readonly qp: number; readonly values: Float32Array }
+    | {
+      readonly mode: "weight" | "nonweight";
+      readonly qp: number;
+      readonly lambdaScale: number;
+      readonly values: Float32Array;
+    }
   )
   & {
     /** Whether a rule chose it (then it is coded even if that does not save bytes). */
@@ -301,10 +306,13 @@ function chooseByType(t: ModelTensor, rule: TensorRule | undefined, o: Settings)
     ? "weight"
     : "nonweight";
   const qp = ruledQp ?? (mode === "weight" ? o.qp : o.nonweightQp);
+  const lambdaScale = (rule && typeof rule.mode === "object" ? rule.mode.lambdaScale : undefined) ??
+    o.lambdaScale;
+  if (!(lambdaScale >= 0)) throw new RangeError(`lambda ${lambdaScale} of ${t.name} is negative`);
   // Magnitudes so large that the qp they need cannot be signalled stay as they are.
-  const used = fittingQp(values, qp, o.qpDensity, o);
+  const used = fittingQp(values, qp, o.qpDensity, { dq: o.dq, lambdaScale });
   if (used >= 2 ** (5 + o.qpDensity)) return { mode: "raw", why: "values too large to quantise" };
-  return { mode, qp, values };
+  return { mode, qp, lambdaScale, values };
 }
 
 function toJob(
@@ -330,7 +338,7 @@ function toJob(
       qp: c.qp,
       qpDensity: o.qpDensity,
       dq: o.dq,
-      lambdaScale: o.lambdaScale,
+      lambdaScale: c.lambdaScale,
       ...(importance ? { importance: checkedImportance(t.name, importance, c.values) } : {}),
       ...common,
     },

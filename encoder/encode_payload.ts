@@ -34,10 +34,12 @@ export interface EncodePayloadParams extends PayloadParams {
   readonly qp?: number;
   /**
    * Estimator parameter set per context: `"optimize"` (default) chooses them as the reference
-   * encoder does (`param_opt` = 1, CODING.md 7.3), `"default"` signals set 0 everywhere
-   * (`param_opt` = 0), or give the sets explicitly in eco-flag order.
+   * encoder does (`param_opt` = 1, CODING.md 7.3), `"exact"` by the same rule from the bins
+   * really coded (with DQ those of the coded levels, not of the reconstruction indices: a few
+   * tenths of a percent smaller), `"default"` signals set 0 everywhere (`param_opt` = 0), or give
+   * the sets explicitly in eco-flag order.
    */
-  readonly estimatorSets?: "optimize" | "default" | Uint8Array;
+  readonly estimatorSets?: "optimize" | "exact" | "default" | Uint8Array;
   /** nnc2 profile 1: skip rows that are entirely zero (default false). */
   readonly rowSkip?: boolean;
   /** With DQ: the values are already the coded levels k rather than reconstruction indices. */
@@ -103,6 +105,8 @@ export function encodePayload(values: Int32Array, params: EncodePayloadParams): 
     ? params.estimatorSets
     : params.estimatorSets === "default"
     ? new Uint8Array(layout.total)
+    : params.estimatorSets === "exact"
+    ? chooseEstimatorSets(coded, coded, plan, rowSkip, params, layout)
     : chooseEstimatorSets(indices, coded, plan, rowSkip, params, layout);
   if (sets.length !== layout.total) {
     throw new RangeError(`Expected ${layout.total} estimator sets, got ${sets.length}`);

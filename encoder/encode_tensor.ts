@@ -131,6 +131,7 @@ export function encodeTensor(job: TensorJob): EncodedTensor {
   const { unit, payloadBytes, decoded } = encodeDataUnit(job.name, levels, {
     ...params,
     ...(qp === null ? {} : { qp }),
+    estimatorSets: "exact",
   });
   let squaredError = 0;
   if (step !== null) {

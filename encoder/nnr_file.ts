@@ -5,14 +5,14 @@
  *
  * @module
  */
+import { constants, deflateRawSync } from "node:zlib";
 import {
   CONTAINER_STORAGE_FORMAT,
   type ContainerTensor,
-  deflate,
   formatMeta,
   MODEL_HEADER,
   tensorCheck,
-  toBase64,
+  toSevenBitText,
 } from "../core/container.ts";
 import { concatBytes } from "../core/bytes.ts";
 import { crc32 } from "../core/crc32.ts";
@@ -53,12 +53,12 @@ export interface NnrFileContents {
  * import { readNnrUnits } from "../decoder/nnr_units.ts";
  * import assert from "node:assert/strict";
  *
- * const file = await writeNnrFile({ qpDensity: 2, model: null, tensors: [] });
+ * const file = writeNnrFile({ qpDensity: 2, model: null, tensors: [] });
  * const types = readNnrUnits(file).map((u) => u.type);
  * assert.deepEqual(types, [0, 1, 3, 3]);
  * ```
  */
-export async function writeNnrFile(contents: NnrFileContents): Promise<Uint8Array<ArrayBuffer>> {
+export function writeNnrFile(contents: NnrFileContents): Uint8Array<ArrayBuffer> {
   const model = contents.model;
   const tensors = contents.tensors.map((t) => ({
     name: t.name,
@@ -67,22 +67,49 @@ export async function writeNnrFile(contents: NnrFileContents): Promise<Uint8Arra
     ...(t.slot === undefined ? {} : { slot: t.slot }),
     crc32: tensorCheck(t.levelsCrc32, { ...t, qpDensity: contents.qpDensity, mpsQp: 0 }),
   }));
+  const packed = model && deflateSkeleton(model.skeleton);
   const ours = [topologyUnit(formatMeta({
     model: model && {
       format: model.format,
       bytes: model.skeleton.length,
+      deflatedBytes: packed!.length,
       crc32: crc32(model.skeleton),
     },
     tensors,
   }))];
-  if (model) {
-    const packed = await deflate(new Uint8Array(model.skeleton));
-    ours.push(topologyUnit(MODEL_HEADER + toBase64(packed)));
-  }
+  if (packed) ours.push(topologyUnit(MODEL_HEADER + toSevenBitText(packed)));
   return concatBytes([
     writeNnrUnits([...headerUnits(contents.qpDensity, 0), ...ours]),
     ...contents.tensors.map((t) => t.unit),
   ]);
+}
+
+/**
+ * Raw deflate (RFC 1951) at zlib's strongest settings: the strongest compression that every
+ * runtime's `DecompressionStream` undoes (brotli is not in every browser's).
+ *
+ * @param skeleton The model skeleton.
+ * @returns The deflated bytes.
+ *
+ * @example
+ * ```ts
+ * import { deflateSkeleton } from "./nnr_file.ts";
+ * import { inflate } from "../core/container.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const data = new Uint8Array(1000).fill(7);
+ * const packed = deflateSkeleton(data);
+ * assert.ok(packed.length < 20);
+ * assert.deepEqual(await inflate(packed, 1000, 0), data);
+ * ```
+ */
+export function deflateSkeleton(skeleton: Uint8Array): Uint8Array<ArrayBuffer> {
+  const packed = deflateRawSync(skeleton, {
+    level: constants.Z_BEST_COMPRESSION,
+    memLevel: 9,
+    windowBits: 15,
+  });
+  return new Uint8Array(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.length));
 }
 
 /**

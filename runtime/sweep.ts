@@ -2,7 +2,8 @@
  * The DeepCABAC search for the smallest model within an accuracy tolerance (paper §III-C, DC-v2):
  * a grid of global step sizes with nearest-neighbour quantisation to bracket the usable range,
  * then rate-distortion quantisation over (qp, λ) inside it, URQ and DQ; then, beyond the paper,
- * each tensor's qp raised on its own, largest tensors first, while the metric holds.
+ * each tensor's qp raised on its own, largest tensors first, while the metric holds, and then its
+ * λ: the damage of each step is measured, not predicted.
  *
  * @module
  */
@@ -17,7 +18,7 @@ import { decompressModel } from "../decoder/decompress_model.ts";
 import { evaluateModel, type Evaluation } from "./evaluate.ts";
 
 /** What the search keeps within tolerance. */
-export type SweepMetric = "accuracy" | "agreement" | "snr";
+export type SweepMetric = "accuracy" | "agreement" | "snr" | "custom";
 
 /** One evaluated setting. */
 export interface SweepPoint {
@@ -31,6 +32,8 @@ export interface SweepPoint {
   readonly dq: boolean;
   /** Per-tensor qps that differ from `qp`. */
   readonly tensorQps: Readonly<Record<string, number>>;
+  /** Per-tensor λ that differ from `lambdaScale`. */
+  readonly tensorLambdas: Readonly<Record<string, number>>;
   /** NNR file size. */
   readonly bytes: number;
   /** The metric's value (accuracy and agreement as fractions, SNR in dB). */
@@ -42,7 +45,13 @@ export interface SweepPoint {
 /** Options of {@linkcode sweep}. */
 export interface SweepOptions {
   /** The metric (default: accuracy when the data has labels `y`, else agreement). */
-  readonly metric?: SweepMetric;
+  readonly metric?: Exclude<SweepMetric, "custom">;
+  /**
+   * A metric of one's own instead (`"custom"`): a model's score as a fraction, higher is better
+   * (e.g. the agreement of a stateful model's decisions over a signal); the original model's
+   * score is the baseline and `maxDrop` the tolerance. `data` is then not used.
+   */
+  readonly score?: (model: Uint8Array) => Promise<number>;
   /** Allowed loss in percentage points, for accuracy and agreement (default 0.5). */
   readonly maxDrop?: number;
   /** For the SNR metric: the lowest acceptable output SNR in dB (default 30). */
@@ -82,6 +91,10 @@ export interface SweepResult {
   readonly best: SweepPoint | null;
   /** The NNR file of `best`. */
   readonly file: Uint8Array | null;
+  /** Models evaluated (the points, and the original when the metric is accuracy). */
+  readonly evaluations: number;
+  /** Wall-clock seconds of the search. */
+  readonly seconds: number;
 }
 
 const DEFAULT_GRID = Array.from({ length: 17 }, (_, i) => -40 + 2 * i);
@@ -107,17 +120,27 @@ export async function sweep(
   data: readonly ModelTensor[],
   options: SweepOptions = {},
 ): Promise<SweepResult> {
-  const metric = options.metric ?? (data.some((t) => t.name === "y") ? "accuracy" : "agreement");
+  const metric: SweepMetric = options.score
+    ? "custom"
+    : options.metric ?? (data.some((t) => t.name === "y") ? "accuracy" : "agreement");
   if (metric === "accuracy" && !data.some((t) => t.name === "y")) {
     throw new RangeError('The accuracy metric needs labels "y" in the data');
   }
+  const started = performance.now();
   const maxDrop = (options.maxDrop ?? 0.5) / 100;
   const minSnr = options.minSnrDb ?? 30;
   const batch = options.batchSize ? { batchSize: options.batchSize } : {};
   const value = (e: Evaluation) =>
     metric === "accuracy" ? e.accuracy! : metric === "agreement" ? e.agreement! : e.snrDb!;
-  const baseline = metric === "accuracy"
-    ? (await evaluateModel(model, data, batch)).accuracy!
+  const score = options.score ?? (async (m: Uint8Array) =>
+    value(
+      await evaluateModel(m, data, {
+        ...batch,
+        ...(metric === "accuracy" ? {} : { reference: model }),
+      }),
+    ));
+  const baseline = metric === "accuracy" || metric === "custom"
+    ? await score(model)
     : metric === "agreement"
     ? 1
     : Infinity;
@@ -129,12 +152,23 @@ export async function sweep(
   // its starting point again.
   const reports = new Map<SweepPoint, readonly TensorReport[]>();
   let best: SweepPoint | null = null;
-  type Spec = [SweepPoint["pass"], number, number, boolean, Record<string, number>?];
+  type Spec = [
+    SweepPoint["pass"],
+    number,
+    number,
+    boolean,
+    Record<string, number>?,
+    Record<string, number>?,
+  ];
   /** Compresses, decodes and scores one setting (no shared state: several may run at once). */
-  const measure = async ([pass, qp, lambdaScale, dq, tensorQps = {}]: Spec) => {
-    const rules: TensorRule[] = Object.entries(tensorQps).map(([pattern, q]) => ({
+  const measure = async ([pass, qp, lambdaScale, dq, tensorQps = {}, tensorLambdas = {}]: Spec) => {
+    const names = new Set([...Object.keys(tensorQps), ...Object.keys(tensorLambdas)]);
+    const rules: TensorRule[] = [...names].map((pattern) => ({
       pattern,
-      mode: { qp: q },
+      mode: {
+        qp: tensorQps[pattern] ?? qp,
+        lambdaScale: tensorLambdas[pattern] ?? lambdaScale,
+      },
     }));
     const { bytes, tensors } = await compressModel(model, "onnx", {
       ...options.compress,
@@ -143,18 +177,14 @@ export async function sweep(
       dq,
       rules: [...rules, ...(options.compress?.rules ?? [])],
     });
-    const decoded = (await decompressModel(bytes, { format: "onnx" })).bytes;
-    const e = await evaluateModel(decoded, data, {
-      ...batch,
-      ...(metric === "accuracy" ? {} : { reference: model }),
-    });
-    const v = value(e);
+    const v = await score((await decompressModel(bytes, { format: "onnx" })).bytes);
     const point: SweepPoint = {
       pass,
       qp,
       lambdaScale,
       dq,
       tensorQps,
+      tensorLambdas,
       bytes: bytes.length,
       metric: v,
       ok: within(v),
@@ -203,17 +233,42 @@ export async function sweep(
         for (const dq of [false, true]) specs.push(["rd", qp, lambdaScale, dq]);
       }
     }
-    await measureAll(specs);
+    const rd = await measureAll(specs);
+    // The λ grid is coarse where size changes fast: between the largest λ within tolerance and
+    // the next one, bisect (geometric mean) for the two qps whose best points are smallest.
+    const bracket = (qp: number, dq: boolean) => {
+      const line = rd.filter((p) => p.qp === qp && p.dq === dq);
+      const ok = line.filter((p) => p.ok).sort((a, b) => b.lambdaScale - a.lambdaScale)[0];
+      const fail = ok && line.filter((p) => !p.ok && p.lambdaScale > ok.lambdaScale)
+        .sort((a, b) => a.lambdaScale - b.lambdaScale)[0];
+      return ok && fail ? { ok, fail } : null;
+    };
+    const brackets = rd.filter((p) => p.ok).sort((a, b) => a.bytes - b.bytes)
+      .map((p) => bracket(p.qp, p.dq)).filter((b) => b !== null)
+      .filter((b, i, all) => all.findIndex((c) => c.ok === b.ok) === i).slice(0, 2);
+    for (let { ok, fail } of brackets) {
+      for (let step = 0; step < 3; step++) {
+        const lambda = Math.sqrt(ok.lambdaScale * fail.lambdaScale);
+        const p = await tryPoint("rd", ok.qp, lambda, ok.dq);
+        if (p.ok) ok = p;
+        else fail = p;
+      }
+    }
   }
   // Pass 3: per-tensor qps, largest weight tensors first, each raised a qp at a time while the
-  // metric holds; from the best global-step point (to beat any single step) and from the best
-  // point so far.
+  // metric holds, then its λ; from the best global-step point (to beat any single step), from the
+  // smallest point that spends at most half the tolerance (slack for the tensors, where the
+  // smallest points keep little) and from the best point so far.
   if (options.refine !== false) {
-    const okGrid = points.filter((p) => p.pass === "grid" && p.ok);
-    const bestGrid = okGrid.sort((a, b) => a.bytes - b.bytes)[0];
-    const starts = [bestGrid, best].filter((p, i, all): p is SweepPoint =>
-      p !== undefined && p !== null && all.indexOf(p) === i
-    );
+    const halfSlack = (v: number) =>
+      metric === "snr" ? v >= minSnr + 1 : v >= baseline - maxDrop / 2;
+    const smallest = (keep: (p: SweepPoint) => boolean) =>
+      points.filter(keep).sort((a, b) => a.bytes - b.bytes)[0];
+    const starts = [
+      smallest((p) => p.pass === "grid" && p.ok),
+      smallest((p) => halfSlack(p.metric)),
+      best,
+    ].filter((p, i, all): p is SweepPoint => p !== undefined && p !== null && all.indexOf(p) === i);
     for (const start of starts) await refine(start);
   }
   async function refine(start: SweepPoint): Promise<void> {
@@ -221,14 +276,24 @@ export async function sweep(
       .filter((t) => t.mode === "weight" && !/[*?]/.test(t.name))
       .sort((a, b) => b.originalBytes - a.originalBytes);
     let current = start;
+    const at = (qps: Record<string, number>, lambdas: Record<string, number>) =>
+      tryPoint("refine", current.qp, current.lambdaScale, current.dq, qps, lambdas);
     for (const t of weights) {
       for (let step = 1; step <= 6; step++) {
         const qps = {
           ...current.tensorQps,
           [t.name]: (current.tensorQps[t.name] ?? current.qp) + 1,
         };
-        const p = await tryPoint("refine", current.qp, current.lambdaScale, current.dq, qps);
+        const p = await at(qps, current.tensorLambdas);
         if (!p.ok) break;
+        current = p;
+      }
+      // Then a larger λ for this tensor alone: fewer bits at the step the metric allows.
+      for (let step = 1; step <= 3; step++) {
+        const lambda = current.tensorLambdas[t.name] ?? current.lambdaScale;
+        const lambdas = { ...current.tensorLambdas, [t.name]: Math.max(0.25, Math.SQRT2 * lambda) };
+        const p = await at(current.tensorQps, lambdas);
+        if (!p.ok || p.bytes >= current.bytes) break;
         current = p;
       }
     }
@@ -242,6 +307,8 @@ export async function sweep(
     .sort((a, b) => a.bytes - b.bytes);
   const chosen = best as SweepPoint | null;
   return {
+    evaluations: points.length + (metric === "accuracy" || metric === "custom" ? 1 : 0),
+    seconds: (performance.now() - started) / 1000,
     metric,
     baseline,
     originalBytes: model.length,
@@ -264,8 +331,8 @@ export async function sweep(
  * import { sweepSvg } from "./sweep.ts";
  * import assert from "node:assert/strict";
  *
- * const p = { pass: "grid", qp: -30, lambdaScale: 0, dq: false, tensorQps: {}, bytes: 1000, metric: 0.9, ok: true } as const;
- * const svg = sweepSvg({ metric: "accuracy", baseline: 0.9, originalBytes: 4000, points: [p], pareto: [p], best: p, file: null });
+ * const p = { pass: "grid", qp: -30, lambdaScale: 0, dq: false, tensorQps: {}, tensorLambdas: {}, bytes: 1000, metric: 0.9, ok: true } as const;
+ * const svg = sweepSvg({ metric: "accuracy", baseline: 0.9, originalBytes: 4000, points: [p], pareto: [p], best: p, file: null, evaluations: 2, seconds: 1 });
  * assert.match(svg, /^<svg/);
  * ```
  */

@@ -107,3 +107,41 @@ Deno.test("decodePayload() rejects truncated and corrupt payloads with DecodeErr
     (e: unknown) => e instanceof DecodeError && e.code === "limit",
   );
 });
+
+Deno.test("estimator sets chosen from the coded bins: same levels, no more bytes on DQ tensors", async () => {
+  const { laplaceTensor } = await import("../core/fixtures.ts");
+  const { quantizeTensor } = await import("../encoder/quantize.ts");
+  let optimized = 0;
+  let exact = 0;
+  for (const [seed, qp] of [[1, -38], [2, -30], [3, -22], [4, -16]]) {
+    const params = payloadParams([64, 96], { dqFlag: 1 });
+    const w = laplaceTensor(64 * 96, 0.05, seed!);
+    const { levels, qp: used } = quantizeTensor(w, qp!, params, { lambdaScale: 1 });
+    for (const sets of ["optimize", "exact"] as const) {
+      const { bytes } = encodePayload(levels, { ...params, qp: used, estimatorSets: sets });
+      assert.deepEqual(decodePayload(bytes, params).levels, levels);
+      if (sets === "exact") exact += bytes.length;
+      else optimized += bytes.length;
+    }
+  }
+  assert.ok(exact <= optimized, `${exact} vs ${optimized}`);
+});
+
+Deno.test("quantizeTensor(): a second pass with the signalled sets never raises the coded RD cost", async () => {
+  const { laplaceTensor } = await import("../core/fixtures.ts");
+  const { DQ_LAMBDA_FACTOR, LAMBDA_UNIT, quantizeTensor } = await import("../encoder/quantize.ts");
+  for (const dq of [0, 1] as const) {
+    for (const lambdaScale of [0.5, 2]) {
+      const params = payloadParams([48, 80], { dqFlag: dq });
+      const w = laplaceTensor(48 * 80, 0.05, 7 + dq);
+      const cost = (passes: number) => {
+        const q = quantizeTensor(w, -30, params, { lambdaScale, estimatorSetPasses: passes });
+        const { bytes } = encodePayload(q.levels, { ...params, qp: q.qp, estimatorSets: "exact" });
+        let d = 0;
+        for (let i = 0; i < w.length; i++) d += (w[i]! / q.step - q.levels[i]!) ** 2;
+        return d + lambdaScale * LAMBDA_UNIT * (dq ? DQ_LAMBDA_FACTOR : 1) * 8 * bytes.length;
+      };
+      assert.ok(cost(2) <= cost(1), `dq ${dq} λ ${lambdaScale}`);
+    }
+  }
+});

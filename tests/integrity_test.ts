@@ -1,9 +1,15 @@
 // What our files detect (docs/FORMAT.md 3): each class of defect the fuzzer found is pinned here on
 // a small model file — truncation at every unit boundary, a changed base qp or qp density, a
-// changed raw tensor in the skeleton, damaged metadata and model units (base64, deflate, JSON),
+// changed raw tensor in the skeleton, damaged metadata and model units (text, deflate, JSON),
 // and units that are not ours where ours should be.
 import assert from "node:assert/strict";
-import { deflate, formatMeta, META_HEADER, MODEL_HEADER, toBase64 } from "../core/container.ts";
+import {
+  type ContainerMeta,
+  formatMeta,
+  META_HEADER,
+  MODEL_HEADER,
+  toSevenBitText,
+} from "../core/container.ts";
 import { crc32 } from "../core/crc32.ts";
 import { DecodeError } from "../core/errors.ts";
 import { decode, DecoderStream } from "../decoder/decode_stream.ts";
@@ -11,6 +17,7 @@ import { decompressModel } from "../decoder/decompress_model.ts";
 import { readNnrFile } from "../decoder/nnr_file.ts";
 import { type NnrUnit, readNnrUnits } from "../decoder/nnr_units.ts";
 import { compressModel } from "../encoder/compress_model.ts";
+import { deflateSkeleton } from "../encoder/nnr_file.ts";
 import { writeNnrUnit } from "../encoder/nnr_writer.ts";
 import { concatBytes } from "../core/bytes.ts";
 import { modelSeeds } from "./fuzz.ts";
@@ -36,6 +43,32 @@ function topology(text: string): Uint8Array {
     type: 3,
     fields: { topology_storage_format: 0, topology_compression_format: 0, topology_data: text },
   }, 0);
+}
+
+/** The file's metadata and model units' text. */
+function ourUnits(bytes: Uint8Array) {
+  const units = readNnrUnits(bytes);
+  const at = (header: string) =>
+    units.findIndex((u) => (u.fields.topology_data as string)?.startsWith(header));
+  const metaText = units[at(META_HEADER)]!.fields.topology_data as string;
+  const meta: ContainerMeta = JSON.parse(
+    metaText.slice(META_HEADER.length, metaText.lastIndexOf("\n")),
+  );
+  return { units, at, meta, metaText };
+}
+
+/** The file with the model unit's text replaced, and the metadata stating `deflatedBytes`. */
+function withModelText(bytes: Uint8Array, text: string, deflatedBytes: number): Uint8Array {
+  const { units, at, meta } = ourUnits(bytes);
+  const model = { ...meta.model!, deflatedBytes };
+  const patched = replaceUnit(
+    bytes,
+    units,
+    at(META_HEADER),
+    topology(formatMeta({ ...meta, model })),
+  );
+  const again = ourUnits(patched);
+  return replaceUnit(patched, again.units, again.at(MODEL_HEADER), topology(MODEL_HEADER + text));
 }
 
 /** Every reader rejects `bytes` with a DecodeError of `code`. */
@@ -98,52 +131,52 @@ Deno.test("a changed raw tensor in the model skeleton fails the model's check", 
   // The skeleton is a safetensors file holding the tensors left raw (the biases): change the last
   // byte of its data.
   skeleton[skeleton.length - 1]! ^= 0x40;
-  const units = readNnrUnits(bytes);
-  const model = units.findIndex((u) =>
-    (u.fields.topology_data as string)?.startsWith(MODEL_HEADER)
-  );
-  const unit = topology(MODEL_HEADER + toBase64(await deflate(skeleton)));
-  const bad = replaceUnit(bytes, units, model, unit);
+  const packed = deflateSkeleton(skeleton);
+  const bad = withModelText(bytes, toSevenBitText(packed), packed.length);
   await assert.rejects(readNnrFile(bad), /Model unit fails its checksum/);
   await rejectsEverywhere(bad, "corrupt", "raw tensor");
 });
 
-Deno.test("malformed base64, deflate and JSON in our units are DecodeErrors", async () => {
+Deno.test("malformed text, deflate and JSON in our units are DecodeErrors", async () => {
   const bytes = await ourFile();
-  const units = readNnrUnits(bytes);
-  const at = (header: string) =>
-    units.findIndex((u) => (u.fields.topology_data as string)?.startsWith(header));
+  const { units, at, meta, metaText } = ourUnits(bytes);
   const modelText = units[at(MODEL_HEADER)]!.fields.topology_data as string;
-  const metaText = units[at(META_HEADER)]!.fields.topology_data as string;
-  const cases: [string, number, string][] = [
+  const size = meta.model!.deflatedBytes;
+  const huge = deflateSkeleton(new Uint8Array(1 << 20));
+  const cases: [string, Uint8Array][] = [
     [
-      "a base64 character that is not one",
-      at(MODEL_HEADER),
-      modelText.slice(0, 40) + "*" + modelText.slice(41),
-    ],
-    ["base64 of a wrong length", at(MODEL_HEADER), modelText + "A"],
-    [
-      "base64 of bytes that do not inflate",
-      at(MODEL_HEADER),
-      MODEL_HEADER + toBase64(Uint8Array.of(0xff, 0xfe, 0xfd, 0xfc)),
+      "a character outside the 7-bit text",
+      withModelText(bytes, modelText.slice(MODEL_HEADER.length, 40) + "\u0100", size),
     ],
     [
-      "deflate of too many bytes",
-      at(MODEL_HEADER),
-      MODEL_HEADER + toBase64(await deflate(new Uint8Array(1 << 20))),
+      "text of a wrong length",
+      withModelText(bytes, modelText.slice(MODEL_HEADER.length) + "A", size),
     ],
-    ["metadata whose check fails", at(META_HEADER), metaText.replace('"tensors"', '"tensorz"')],
-    ["metadata that is not JSON, with a right check", at(META_HEADER), withCheck('{"tensors":[')],
-    ["metadata JSON of the wrong shape", at(META_HEADER), withCheck('{"tensors":[{"name":7}]}')],
-    ["a damaged header line", at(META_HEADER), metaText.replace("DEEPCABAC", "DEEPCABAD")],
-    ["a damaged model header line", at(MODEL_HEADER), modelText.replace("model", "modal")],
+    [
+      "a stated length that is not the text's",
+      withModelText(bytes, modelText.slice(MODEL_HEADER.length), size + 1),
+    ],
+    [
+      "bytes that do not inflate",
+      withModelText(bytes, toSevenBitText(new Uint8Array(size).fill(0xff)), size),
+    ],
+    ["deflate of too many bytes", withModelText(bytes, toSevenBitText(huge), huge.length)],
+    ...([
+      ["metadata whose check fails", metaText.replace('"tensors"', '"tensorz"')],
+      ["metadata that is not JSON, with a right check", withCheck('{"tensors":[')],
+      ["metadata JSON of the wrong shape", withCheck('{"tensors":[{"name":7}]}')],
+      ["a damaged header line", metaText.replace("DEEPCABAC", "DEEPCABAD")],
+    ] as const).map(([what, text]): [string, Uint8Array] => [
+      what,
+      replaceUnit(bytes, units, at(META_HEADER), topology(text)),
+    ]),
+    [
+      "a damaged model header line",
+      replaceUnit(bytes, units, at(MODEL_HEADER), topology(modelText.replace("model", "modal"))),
+    ],
   ];
-  for (const [what, i, text] of cases) {
-    const bad = replaceUnit(bytes, units, i, topology(text));
-    await rejectsEverywhere(bad, "corrupt", what);
-  }
+  for (const [what, bad] of cases) await rejectsEverywhere(bad, "corrupt", what);
   // A metadata unit written correctly by another writer is accepted.
-  const meta = JSON.parse(metaText.slice(META_HEADER.length, metaText.lastIndexOf("\n")));
   const same = replaceUnit(bytes, units, at(META_HEADER), topology(formatMeta(meta)));
   assert.deepEqual(same, bytes);
 });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { laplaceTensor } from "../core/fixtures.ts";
 import { DecodeError } from "../core/errors.ts";
-import { META_HEADER, MODEL_HEADER } from "../core/container.ts";
+import { fromSevenBitText, META_HEADER, MODEL_HEADER, toSevenBitText } from "../core/container.ts";
 import { readNnrFile } from "../decoder/nnr_file.ts";
 import { readNnrUnits } from "../decoder/nnr_units.ts";
 import { encodeTensor, type TensorJob } from "../encoder/encode_tensor.ts";
@@ -161,4 +161,19 @@ Deno.test("readNnrFile() rejects corrupt and truncated files with DecodeError", 
   // Not an NNR file at all.
   await rejects(new TextEncoder().encode("PK\x03\x04 zip file"), "zip");
   await rejects(new Uint8Array([0x00, 0x04, 0x0a, 0x00]), "starts with a topology unit");
+});
+
+Deno.test("the model unit's 7-bit text: NUL-free UTF-8 of 8/7 the bytes, read back exactly", () => {
+  let seed = 12345;
+  const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+  for (let n = 0; n < 400; n++) {
+    // Random bytes, and runs of zeros (the two-byte characters).
+    const bytes = Uint8Array.from({ length: n }, (_, i) => (i % 7 < 3 ? 0 : random()));
+    const text = toSevenBitText(bytes);
+    assert.ok(!text.includes("\0"));
+    const utf8 = new TextEncoder().encode(text).length;
+    assert.ok(utf8 <= Math.ceil((8 * n) / 7) + 1, `${n} bytes as ${utf8}`);
+    assert.deepEqual(fromSevenBitText(text, n, 0), bytes);
+    assert.throws(() => fromSevenBitText(text + "A", n, 0), DecodeError);
+  }
 });

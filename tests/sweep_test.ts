@@ -59,3 +59,50 @@ Deno.test("sweep() measuring two settings at a time finds the same points", asyn
     pool.close();
   }
 });
+
+Deno.test("sweep() with a metric of one's own scores every point with it, the original first", async () => {
+  const model = await Deno.readFile(new URL("lenet300_mnist.onnx", ZOO));
+  const data = readSafetensors(await Deno.readFile(new URL("mnist_test.safetensors", ZOO))).tensors;
+  let calls = 0;
+  // Accuracy on the first 500 images, through the custom path.
+  const subset = data.map((t) => {
+    const per = t.data.length / t.shape[0]!;
+    return { ...t, shape: [500, ...t.shape.slice(1)], data: t.data.slice(0, 500 * per) };
+  });
+  const score = async (m: Uint8Array) => {
+    calls++;
+    return (await evaluateModel(m, subset)).accuracy!;
+  };
+  const result = await sweep(model, [], {
+    score,
+    maxDrop: 1,
+    qpGrid: [-20, -12],
+    lambdas: [1],
+    refine: false,
+  });
+  assert.equal(result.metric, "custom");
+  assert.equal(result.baseline, (await evaluateModel(model, subset)).accuracy);
+  assert.equal(calls, result.points.length + 1);
+  assert.equal(result.evaluations, calls);
+  assert.ok(result.best!.metric >= result.baseline - 0.01);
+});
+
+Deno.test("compressModel() codes a tensor at the qp and λ of its rule, and only that tensor", async () => {
+  const { compressModel } = await import("../encoder/compress_model.ts");
+  const model = await Deno.readFile(new URL("lenet300_mnist.onnx", ZOO));
+  const plain = await compressModel(model, "onnx", { qp: -20 });
+  const ruled = await compressModel(model, "onnx", {
+    qp: -20,
+    rules: [{ pattern: "fc1.weight", mode: { qp: -20, lambdaScale: 2 } }],
+  });
+  const size = (r: typeof plain, name: string) =>
+    r.tensors.find((t) => t.name === name)!.codedBytes!;
+  assert.ok(size(ruled, "fc1.weight") < 0.9 * size(plain, "fc1.weight"));
+  assert.equal(size(ruled, "fc2.weight"), size(plain, "fc2.weight"));
+  await assert.rejects(
+    compressModel(model, "onnx", {
+      rules: [{ pattern: "fc1*", mode: { qp: -20, lambdaScale: -1 } }],
+    }),
+    RangeError,
+  );
+});
