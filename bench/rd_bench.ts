@@ -30,17 +30,6 @@ const REFERENCE_LAMBDAS = [0, 1];
 const QP_OFFSETS = [-2, 0, 2];
 const LAMBDAS = [0, 0.5, 1, 2];
 
-const args = parseArgs({
-  args: Deno.args,
-  options: {
-    models: { type: "string", default: Object.keys(MODELS).join(",") },
-    "max-weights": { type: "string", default: "600000" },
-    json: { type: "boolean", default: false },
-    write: { type: "boolean", default: false },
-  },
-});
-const maxWeights = Number(args.values["max-weights"]);
-
 interface Point {
   readonly qp: number;
   readonly lambda: number;
@@ -112,105 +101,121 @@ interface Row {
   readonly meanTensorSavedPercent: number;
 }
 
-const rows: Row[] = [];
-for (const name of args.values.models.split(",")) {
-  const url = MODELS[name];
-  if (!url) throw new Error(`Unknown model ${name}: one of ${Object.keys(MODELS)}`);
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(url);
-  } catch {
-    console.error(`${name}: ${url.pathname} missing, skipped`);
-    continue;
-  }
-  const split = await splitModel(bytes, "onnx", {
-    select: (t) =>
-      isFloatDtype(t.dtype) && t.shape.length >= 2 && t.shape.reduce((a, b) => a * b, 1) >= 256 ||
-      "not a weight",
+async function main(): Promise<void> {
+  const args = parseArgs({
+    args: Deno.args,
+    options: {
+      models: { type: "string", default: Object.keys(MODELS).join(",") },
+      "max-weights": { type: "string", default: "600000" },
+      json: { type: "boolean", default: false },
+      write: { type: "boolean", default: false },
+    },
   });
-  let tensors = split.tensors.map((t) => ({ name: t.name, shape: t.shape, w: toFloat32(t) }));
-  const total = tensors.reduce((s, t) => s + t.w.length, 0);
-  if (total > maxWeights) {
-    // Every k-th tensor of those up to a quarter of the budget, so that early, middle and late
-    // layers are all represented.
-    const small = tensors.filter((t) => t.w.length <= maxWeights / 4);
-    const k = Math.max(1, Math.ceil(small.reduce((s, t) => s + t.w.length, 0) / maxWeights));
-    const picked: typeof tensors = [];
-    let sum = 0;
-    for (let i = 0; i < small.length && sum < maxWeights; i += k) {
-      picked.push(small[i]!);
-      sum += small[i]!.w.length;
+  const maxWeights = Number(args.values["max-weights"]);
+
+  const rows: Row[] = [];
+  for (const name of args.values.models.split(",")) {
+    const url = MODELS[name];
+    if (!url) throw new Error(`Unknown model ${name}: one of ${Object.keys(MODELS)}`);
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(url);
+    } catch {
+      console.error(`${name}: ${url.pathname} missing, skipped`);
+      continue;
     }
-    tensors = picked;
+    const split = await splitModel(bytes, "onnx", {
+      select: (t) =>
+        isFloatDtype(t.dtype) && t.shape.length >= 2 && t.shape.reduce((a, b) => a * b, 1) >= 256 ||
+        "not a weight",
+    });
+    let tensors = split.tensors.map((t) => ({ name: t.name, shape: t.shape, w: toFloat32(t) }));
+    const total = tensors.reduce((s, t) => s + t.w.length, 0);
+    if (total > maxWeights) {
+      // Every k-th tensor of those up to a quarter of the budget, so that early, middle and late
+      // layers are all represented.
+      const small = tensors.filter((t) => t.w.length <= maxWeights / 4);
+      const k = Math.max(1, Math.ceil(small.reduce((s, t) => s + t.w.length, 0) / maxWeights));
+      const picked: typeof tensors = [];
+      let sum = 0;
+      for (let i = 0; i < small.length && sum < maxWeights; i += k) {
+        picked.push(small[i]!);
+        sum += small[i]!.w.length;
+      }
+      tensors = picked;
+    }
+    const weights = tensors.reduce((s, t) => s + t.w.length, 0);
+    console.error(`${name}: ${tensors.length} tensors, ${weights} weights (of ${total})`);
+    const started = performance.now();
+    for (const qp of REFERENCE_QPS) {
+      // Our points per tensor, shared by both reference λ.
+      const ours = tensors.map((t) =>
+        QP_OFFSETS.flatMap((o) => LAMBDAS.map((l) => measure(t.w, t.shape, qp + o, l, "coded")))
+      );
+      for (const lambda of REFERENCE_LAMBDAS) {
+        let referenceBytes = 0;
+        let referenceSe = 0;
+        let sameBytes = 0;
+        let sameSe = 0;
+        let equalBytes = 0;
+        let savedSum = 0;
+        tensors.forEach((t, i) => {
+          const ref = measure(t.w, t.shape, qp, lambda, "reference");
+          const same = ours[i]!.find((p) => p.qp === qp && p.lambda === lambda)!;
+          const equal = bytesAtMse(ours[i]!, ref.mse);
+          referenceBytes += ref.bytes;
+          referenceSe += ref.mse * t.w.length;
+          sameBytes += same.bytes;
+          sameSe += same.mse * t.w.length;
+          equalBytes += equal;
+          savedSum += 1 - equal / ref.bytes;
+        });
+        rows.push({
+          model: name,
+          tensors: tensors.length,
+          weights,
+          qp,
+          lambda,
+          referenceBytes,
+          referenceMse: referenceSe / weights,
+          sameSettingBytes: sameBytes,
+          sameSettingMse: sameSe / weights,
+          equalMseBytes: Math.round(equalBytes),
+          savedPercent: 100 * (1 - equalBytes / referenceBytes),
+          meanTensorSavedPercent: 100 * savedSum / tensors.length,
+        });
+      }
+      console.error(`${name} qp ${qp}: ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    }
   }
-  const weights = tensors.reduce((s, t) => s + t.w.length, 0);
-  console.error(`${name}: ${tensors.length} tensors, ${weights} weights (of ${total})`);
-  const started = performance.now();
-  for (const qp of REFERENCE_QPS) {
-    // Our points per tensor, shared by both reference λ.
-    const ours = tensors.map((t) =>
-      QP_OFFSETS.flatMap((o) => LAMBDAS.map((l) => measure(t.w, t.shape, qp + o, l, "coded")))
+
+  const lines = [
+    "| model (tensors, weights) | qp | ref λ | reference B | reference MSE | ours same qp, λ: B | MSE | ours at equal MSE: B | saved | mean per tensor |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...rows.map((r) =>
+      `| ${r.model} (${r.tensors}, ${r.weights}) | ${r.qp} | ${r.lambda} | ${r.referenceBytes} | ${
+        r.referenceMse.toExponential(3)
+      } | ${r.sameSettingBytes} | ${r.sameSettingMse.toExponential(3)} | ${r.equalMseBytes} | ${
+        r.savedPercent.toFixed(2)
+      } % | ${r.meanTensorSavedPercent.toFixed(2)} % |`
+    ),
+    "",
+    ...[...Map.groupBy(rows, (r) => r.model)].map(([model, rs]) =>
+      `- ${model}: mean saving over the ${rs.length} reference points ${
+        (rs.reduce((s, r) => s + r.savedPercent, 0) / rs.length).toFixed(2)
+      } %`
+    ),
+  ].join("\n");
+  if (args.values.json) console.log(JSON.stringify(rows, null, 2));
+  else console.log(lines);
+  if (args.values.write) {
+    await writeResultsSection(
+      "## Tensor level: our RD search against the reference convention at equal MSE",
+      `Generated by \`npx deno run -A bench/rd_bench.ts --models ${args.values.models} --write\`; the
+method is in the header of bench/rd_bench.ts.\n\n${lines}`,
     );
-    for (const lambda of REFERENCE_LAMBDAS) {
-      let referenceBytes = 0;
-      let referenceSe = 0;
-      let sameBytes = 0;
-      let sameSe = 0;
-      let equalBytes = 0;
-      let savedSum = 0;
-      tensors.forEach((t, i) => {
-        const ref = measure(t.w, t.shape, qp, lambda, "reference");
-        const same = ours[i]!.find((p) => p.qp === qp && p.lambda === lambda)!;
-        const equal = bytesAtMse(ours[i]!, ref.mse);
-        referenceBytes += ref.bytes;
-        referenceSe += ref.mse * t.w.length;
-        sameBytes += same.bytes;
-        sameSe += same.mse * t.w.length;
-        equalBytes += equal;
-        savedSum += 1 - equal / ref.bytes;
-      });
-      rows.push({
-        model: name,
-        tensors: tensors.length,
-        weights,
-        qp,
-        lambda,
-        referenceBytes,
-        referenceMse: referenceSe / weights,
-        sameSettingBytes: sameBytes,
-        sameSettingMse: sameSe / weights,
-        equalMseBytes: Math.round(equalBytes),
-        savedPercent: 100 * (1 - equalBytes / referenceBytes),
-        meanTensorSavedPercent: 100 * savedSum / tensors.length,
-      });
-    }
-    console.error(`${name} qp ${qp}: ${((performance.now() - started) / 1000).toFixed(0)} s`);
   }
 }
 
-const lines = [
-  "| model (tensors, weights) | qp | ref λ | reference B | reference MSE | ours same qp, λ: B | MSE | ours at equal MSE: B | saved | mean per tensor |",
-  "|---|---|---|---|---|---|---|---|---|---|",
-  ...rows.map((r) =>
-    `| ${r.model} (${r.tensors}, ${r.weights}) | ${r.qp} | ${r.lambda} | ${r.referenceBytes} | ${
-      r.referenceMse.toExponential(3)
-    } | ${r.sameSettingBytes} | ${r.sameSettingMse.toExponential(3)} | ${r.equalMseBytes} | ${
-      r.savedPercent.toFixed(2)
-    } % | ${r.meanTensorSavedPercent.toFixed(2)} % |`
-  ),
-  "",
-  ...[...Map.groupBy(rows, (r) => r.model)].map(([model, rs]) =>
-    `- ${model}: mean saving over the ${rs.length} reference points ${
-      (rs.reduce((s, r) => s + r.savedPercent, 0) / rs.length).toFixed(2)
-    } %`
-  ),
-].join("\n");
-if (args.values.json) console.log(JSON.stringify(rows, null, 2));
-else console.log(lines);
-if (args.values.write) {
-  await writeResultsSection(
-    "## Tensor level: our RD search against the reference convention at equal MSE",
-    `Generated by \`npx deno run -A bench/rd_bench.ts --models ${args.values.models} --write\`; the
-method is in the header of bench/rd_bench.ts.\n\n${lines}`,
-  );
-}
+// `deno task bench` (deno bench) loads every *_bench.ts file: run only when started directly.
+if (import.meta.main) await main();
