@@ -62,7 +62,7 @@ function describe(r: SweepResult): string {
   const b = r.best!;
   const qps = Object.keys(b.tensorQps).length;
   const lambdas = Object.keys(b.tensorLambdas).length;
-  return `qp ${b.qp}, λ ${b.lambdaScale}, ${b.dq ? "DQ" : "URQ"}` +
+  return `qp ${b.qp}, λ ${+b.lambdaScale.toPrecision(3)}, ${b.dq ? "DQ" : "URQ"}` +
     (qps ? `, ${qps} tensor qps` : "") + (lambdas ? `, ${lambdas} tensor λ` : "");
 }
 

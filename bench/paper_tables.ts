@@ -31,7 +31,7 @@ import { compressModel, type TensorReport } from "../encoder/compress_model.ts";
 import { EncodePool } from "../encoder/encode_pool.ts";
 import { decode } from "../decoder/decode_stream.ts";
 import { evaluateModel } from "../runtime/evaluate.ts";
-import { sweep, type SweepPoint } from "../runtime/sweep.ts";
+import { pointRules, sweep, type SweepPoint } from "../runtime/sweep.ts";
 import { estimateImportance } from "../runtime/importance.ts";
 import {
   brotli,
@@ -479,7 +479,7 @@ async function account(model: Uint8Array, p: SweepPoint, pool: EncodePool): Prom
     qp: p.qp,
     lambdaScale: p.lambdaScale,
     dq: p.dq,
-    rules: Object.entries(p.tensorQps).map(([pattern, qp]) => ({ pattern, mode: { qp } })),
+    rules: pointRules(p),
     encode: pool.encode,
   });
   if (out.bytes.length !== p.bytes) {
@@ -568,8 +568,14 @@ function bestFor(r: ModelResult, quantizer: Point["quantizer"], coders: readonly
 }
 
 function dcSetting(p: SweepPoint): string {
-  const tq = Object.entries(p.tensorQps).map(([n, q]) => `${n} ${num(q)}`).join(", ");
-  return `qp ${num(p.qp)}, λ ${p.lambdaScale}, ${p.dq ? "DQ" : "URQ"}${tq ? `; ${tq}` : ""}`;
+  const lambda = (l: number) => +l.toPrecision(3);
+  const tq = [
+    ...Object.entries(p.tensorQps).map(([n, q]) => `${n} qp ${num(q)}`),
+    ...Object.entries(p.tensorLambdas).map(([n, l]) => `${n} λ ${lambda(l)}`),
+  ].join(", ");
+  return `qp ${num(p.qp)}, λ ${lambda(p.lambdaScale)}, ${p.dq ? "DQ" : "URQ"}${
+    tq ? `; ${tq}` : ""
+  }`;
 }
 
 function tableI(r: ModelResult): string {

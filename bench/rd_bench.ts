@@ -1,14 +1,16 @@
-// Tensor-level rate-distortion: our DQ search (rates of the bits really coded, CODING.md 7.3 sets
-// iterated, choice of step and λ) against the reference-convention search (CODING.md 9.2/9.4) at
+// Tensor-level rate-distortion: our DQ search (rates of the bits really coded: N flags, block-row
+// resets, each trellis state's own contexts; parameter sets chosen from the coded bins; choice of
+// step and λ) against the reference-convention search (CODING.md 9.2/9.4, sets by 7.3) at
 // qp −38, −32, −26 and λ = 0 and 1, on the weight tensors of real models. For each reference point
 // (bytes, MSE) it finds the bytes our search needs for the same MSE: the lower convex hull of our
 // (bytes, MSE) points over qp' ∈ qp−2..qp+2 and λ ∈ LAMBDAS, interpolated at the reference's MSE.
-// Bytes are CABAC payload bytes with the 7.3 set choice for both sides.
+// Bytes are CABAC payload bytes, each side's encoder choosing its estimator sets its own way.
 //
 // Run: npx deno run -A bench/rd_bench.ts [--models lenet300,lenet5,silero,isnet]
-//        [--max-weights 1500000] [--json]
+//        [--max-weights 3000000] [--json] [--write]   (--write: the table into bench/RESULTS.md)
 // IS-Net needs `npx deno run -A bench/fetch_isnet.ts` first (it is skipped otherwise). A model with
-// more weights than --max-weights is measured on evenly spaced tensors up to that many weights.
+// more weights than --max-weights is measured on every k-th of its tensors of at most a quarter of
+// that many weights, up to that many weights.
 import { parseArgs } from "node:util";
 import { payloadParams } from "../core/syntax.ts";
 import { encodePayload } from "../encoder/encode_payload.ts";
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
     args: Deno.args,
     options: {
       models: { type: "string", default: Object.keys(MODELS).join(",") },
-      "max-weights": { type: "string", default: "600000" },
+      "max-weights": { type: "string", default: "3000000" },
       json: { type: "boolean", default: false },
       write: { type: "boolean", default: false },
     },

@@ -10,6 +10,7 @@ import { isFloatDtype, toFloat32, toInt32 } from "../model/dtypes.ts";
 import { onnxGraphIO } from "../model/onnx.ts";
 import {
   accuracy,
+  type Backend,
   type BatchInput,
   createSession,
   runBatchedInputs,
@@ -19,8 +20,13 @@ import {
 /**
  * The model's inputs fed from the data: each tensor named as the input (or `x` for a model with
  * one input), batch-major, converted to the input's element type (float32, int32 or int64).
+ *
+ * @param model The ONNX model.
+ * @param data The data set's tensors.
+ * @returns One batch input per model input.
+ * @throws {RangeError} If the data lacks an input or has the wrong element type.
  */
-function batchInputs(model: Uint8Array, data: readonly ModelTensor[]): BatchInput[] {
+export function batchInputs(model: Uint8Array, data: readonly ModelTensor[]): BatchInput[] {
   const { inputs } = onnxGraphIO(model);
   return inputs.map((input) => {
     const t = data.find((d) => d.name === input.name) ??
@@ -52,6 +58,8 @@ export interface EvaluateOptions {
   readonly batchSize?: number;
   /** Called after each batch with the samples done and the total (reference run included). */
   readonly onProgress?: (done: number, total: number) => void;
+  /** Which ONNX Runtime (default `"wasm"`; `"auto"`: the native one where it loads). */
+  readonly backend?: Backend;
 }
 
 /** What {@linkcode evaluateModel} measured. */
@@ -96,7 +104,7 @@ export async function evaluateModel(
 ): Promise<Evaluation> {
   const run = async (bytes: Uint8Array, offset: number, total: number) => {
     const inputs = batchInputs(bytes, data);
-    const session = await createSession(bytes);
+    const session = await createSession(bytes, {}, options.backend);
     try {
       const out = await runBatchedInputs(session, inputs, {
         ...(options.batchSize ? { batchSize: options.batchSize } : {}),

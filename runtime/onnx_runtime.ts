@@ -1,13 +1,17 @@
 /**
- * Model evaluation with ONNX Runtime Web (`onnxruntime-web`, WebAssembly backend): open a session
- * from model bytes, run a classifier over a whole data set in batches, and score its top-1
- * accuracy. Used by the encoder toolkit, the tests and the command line to measure what
- * compression costs in accuracy.
+ * Model evaluation with ONNX Runtime: open a session from model bytes, run a classifier over a
+ * whole data set in batches, and score its top-1 accuracy. Used by the encoder toolkit, the tests
+ * and the command line to measure what compression costs in accuracy.
  *
- * The wasm-only entry point `onnxruntime-web/wasm` is used: it carries no WebGPU or WebGL code,
- * and finds its `ort-wasm-simd-threaded.wasm` beside itself in `node_modules`. Where that file
- * cannot be found (a bundle, a Worker), set `env.wasm.wasmBinary` (imported from
- * `onnxruntime-web/wasm`) to its bytes before the first {@linkcode createSession}.
+ * Two backends with one API: WebAssembly (`onnxruntime-web/wasm`, single-threaded, everywhere;
+ * the default) and, for the encoder side where it loads, the native CPU library
+ * (`onnxruntime-node`, multi-threaded), loaded only when asked for. The decoder never imports
+ * this module.
+ *
+ * The wasm-only entry point `onnxruntime-web/wasm` carries no WebGPU or WebGL code, and finds its
+ * `ort-wasm-simd-threaded.wasm` beside itself in `node_modules`. Where that file cannot be found
+ * (a bundle, a Worker), set `env.wasm.wasmBinary` (imported from `onnxruntime-web/wasm`) to its
+ * bytes before the first {@linkcode createSession}.
  *
  * @module
  */
@@ -16,19 +20,55 @@ import * as ort from "onnxruntime-web/wasm";
 export { Tensor } from "onnxruntime-web/wasm";
 export type { InferenceSession } from "onnxruntime-web/wasm";
 
+/**
+ * Which ONNX Runtime runs a model: `"wasm"` (onnxruntime-web, one thread), `"native"`
+ * (onnxruntime-node's CPU library, multi-threaded) or `"auto"`: native where it loads, else wasm.
+ */
+export type Backend = "auto" | "native" | "wasm";
+
+type NativeOrt = typeof import("onnxruntime-node");
+let nativeOrt: Promise<NativeOrt | null> | undefined;
+
+/**
+ * Loads onnxruntime-node once; null where it cannot load (not installed, no native addons, a
+ * browser or edge runtime).
+ *
+ * @returns The module, or null.
+ */
+export function loadNativeRuntime(): Promise<NativeOrt | null> {
+  nativeOrt ??= import("onnxruntime-node").then((m) => m, () => null);
+  return nativeOrt;
+}
+
+/**
+ * The backend that `backend` resolves to here: `"auto"` is native where it loads.
+ *
+ * @param backend The requested backend.
+ * @returns `"native"` or `"wasm"`.
+ * @throws {Error} If `"native"` is requested and cannot load.
+ */
+export async function resolveBackend(backend: Backend): Promise<"native" | "wasm"> {
+  if (backend === "wasm") return "wasm";
+  const native = await loadNativeRuntime();
+  if (native) return "native";
+  if (backend === "native") throw new Error("onnxruntime-node cannot be loaded here");
+  return "wasm";
+}
+
 /** Samples per `session.run()` call when {@linkcode RunBatchedOptions.batchSize} is not given. */
 const DEFAULT_BATCH_SIZE = 256;
 
 /**
- * Opens an ONNX model on the WebAssembly backend, single-threaded.
+ * Opens an ONNX model, by default on the WebAssembly backend, single-threaded.
  *
- * The thread count is set to 1 so that the same code runs where `SharedArrayBuffer` is missing
+ * On wasm the thread count is set to 1 so that the same code runs where `SharedArrayBuffer` is missing
  * (pages that are not cross-origin isolated, some edge runtimes); ONNX Runtime reads it when the
  * first session is created, so later changes have no effect.
  *
  * @param model The model file's bytes (an ONNX `ModelProto`).
  * @param options Session options passed on to ONNX Runtime; `executionProviders` defaults to
- * `["wasm"]`.
+ * `["wasm"]` (`["cpu"]` with all cores on the native backend).
+ * @param backend Which runtime (default `"wasm"`).
  * @returns The open session; call `release()` on it when done.
  *
  * @example Open a one-node model (y = x, float32 [N, 3]) and read its input and output names
@@ -51,9 +91,19 @@ const DEFAULT_BATCH_SIZE = 256;
 export async function createSession(
   model: Uint8Array,
   options: ort.InferenceSession.SessionOptions = {},
+  backend: Backend = "wasm",
 ): Promise<ort.InferenceSession> {
   if (!(model instanceof Uint8Array)) {
     throw new TypeError("Cannot open model: expected a Uint8Array");
+  }
+  if ((await resolveBackend(backend)) === "native") {
+    const native = (await loadNativeRuntime())!;
+    // Both packages share onnxruntime-common's Tensor and session interfaces.
+    return await native.InferenceSession.create(model, {
+      executionProviders: ["cpu"],
+      intraOpNumThreads: navigator.hardwareConcurrency,
+      ...options,
+    }) as unknown as ort.InferenceSession;
   }
   ort.env.wasm.numThreads = 1;
   return await ort.InferenceSession.create(model, { executionProviders: ["wasm"], ...options });
@@ -67,6 +117,11 @@ export interface RunBatchedOptions {
   readonly outputName?: string;
   /** Called after each batch with the samples done so far and the total. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Called after each batch with the outputs of the samples done so far (row-major, `classes`
+   * values each); returning false stops the run there (an early verdict).
+   */
+  readonly onBatch?: (outputs: Float32Array, done: number, classes: number) => boolean | void;
 }
 
 /** What {@linkcode runBatched} returns. */
@@ -75,6 +130,8 @@ export interface BatchedOutputs {
   readonly outputs: Float32Array<ArrayBuffer>;
   /** Output values per sample (for a classifier, the number of classes). */
   readonly classes: number;
+  /** Samples run: all of them unless `onBatch` stopped the run. */
+  readonly samples: number;
 }
 
 /**
@@ -225,8 +282,12 @@ export async function runBatchedInputs(
     outputs.set(data, start * classes);
     result.dispose();
     options.onProgress?.(start + count, total);
+    const done = start + count;
+    if (options.onBatch?.(outputs.subarray(0, done * classes), done, classes) === false) {
+      return { outputs: outputs.slice(0, done * classes), classes, samples: done };
+    }
   }
-  return { outputs, classes };
+  return { outputs, classes, samples: total };
 }
 
 /**

@@ -16,6 +16,7 @@ import {
 } from "../encoder/compress_model.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
 import { evaluateModel, type Evaluation } from "./evaluate.ts";
+import type { Backend } from "./onnx_runtime.ts";
 
 /** What the search keeps within tolerance. */
 export type SweepMetric = "accuracy" | "agreement" | "snr" | "custom";
@@ -66,6 +67,8 @@ export interface SweepOptions {
   readonly compress?: CompressOptions;
   /** Evaluation batch size. */
   readonly batchSize?: number;
+  /** ONNX Runtime backend of the evaluations (default `"wasm"`). */
+  readonly backend?: Backend;
   /**
    * Settings measured at once in the grid and RD passes (default 1); pair it with a worker pool
    * in `compress.encode` so that compression runs beside evaluation.
@@ -129,7 +132,10 @@ export async function sweep(
   const started = performance.now();
   const maxDrop = (options.maxDrop ?? 0.5) / 100;
   const minSnr = options.minSnrDb ?? 30;
-  const batch = options.batchSize ? { batchSize: options.batchSize } : {};
+  const batch = {
+    ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+    ...(options.backend ? { backend: options.backend } : {}),
+  };
   const value = (e: Evaluation) =>
     metric === "accuracy" ? e.accuracy! : metric === "agreement" ? e.agreement! : e.snrDb!;
   const score = options.score ?? (async (m: Uint8Array) =>
@@ -162,14 +168,7 @@ export async function sweep(
   ];
   /** Compresses, decodes and scores one setting (no shared state: several may run at once). */
   const measure = async ([pass, qp, lambdaScale, dq, tensorQps = {}, tensorLambdas = {}]: Spec) => {
-    const names = new Set([...Object.keys(tensorQps), ...Object.keys(tensorLambdas)]);
-    const rules: TensorRule[] = [...names].map((pattern) => ({
-      pattern,
-      mode: {
-        qp: tensorQps[pattern] ?? qp,
-        lambdaScale: tensorLambdas[pattern] ?? lambdaScale,
-      },
-    }));
+    const rules = pointRules({ qp, lambdaScale, tensorQps, tensorLambdas });
     const { bytes, tensors } = await compressModel(model, "onnx", {
       ...options.compress,
       qp,
@@ -317,6 +316,34 @@ export async function sweep(
     best: chosen,
     file: chosen ? files.get(chosen)! : null,
   };
+}
+
+/**
+ * The per-tensor rules that code a point's tensors at their own qp and λ.
+ *
+ * @param p A sweep point (or its settings).
+ * @returns Rules for `compressModel()`, one per tensor with its own qp or λ.
+ *
+ * @example
+ * ```ts
+ * import { pointRules } from "./sweep.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const rules = pointRules({ qp: -20, lambdaScale: 1, tensorQps: { w: -18 }, tensorLambdas: {} });
+ * assert.deepEqual(rules, [{ pattern: "w", mode: { qp: -18, lambdaScale: 1 } }]);
+ * ```
+ */
+export function pointRules(
+  p: Pick<SweepPoint, "qp" | "lambdaScale" | "tensorQps" | "tensorLambdas">,
+): TensorRule[] {
+  const names = new Set([...Object.keys(p.tensorQps), ...Object.keys(p.tensorLambdas)]);
+  return [...names].map((pattern) => ({
+    pattern,
+    mode: {
+      qp: p.tensorQps[pattern] ?? p.qp,
+      lambdaScale: p.tensorLambdas[pattern] ?? p.lambdaScale,
+    },
+  }));
 }
 
 /**

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { accuracy, createSession, runBatched, Tensor, top1 } from "../runtime/onnx_runtime.ts";
+import {
+  accuracy,
+  type BatchedOutputs,
+  createSession,
+  resolveBackend,
+  runBatched,
+  Tensor,
+  top1,
+} from "../runtime/onnx_runtime.ts";
 import { readSafetensors } from "../model/safetensors.ts";
 import { toFloat32 } from "../model/dtypes.ts";
 
@@ -101,4 +109,33 @@ Deno.test("runBatched(), top1() and accuracy() reject sizes that do not fit", as
   assert.throws(() => top1(new Float32Array(6), 0), RangeError);
   assert.throws(() => accuracy(Int32Array.of(1), [1, 2]), RangeError);
   assert.throws(() => accuracy(new Int32Array(0), []), RangeError);
+});
+
+Deno.test("the native and the wasm runtime give the same outputs within float tolerance", async () => {
+  assert.equal(await resolveBackend("auto"), "native", "onnxruntime-node loads here (npm ci)");
+  const { x, y } = await mnistTest();
+  for (const file of ["lenet300_mnist.onnx", "lenet5_mnist.onnx"]) {
+    const model = await Deno.readFile(new URL(file, ZOO));
+    const outputs = [];
+    for (const backend of ["wasm", "native"] as const) {
+      const session = await createSession(model, {}, backend);
+      try {
+        outputs.push(await runBatched(session, session.inputNames[0]!, x, [784]));
+      } finally {
+        await session.release();
+      }
+    }
+    const [wasm, native] = outputs as [BatchedOutputs, BatchedOutputs];
+    let worst = 0;
+    for (let i = 0; i < wasm.outputs.length; i++) {
+      worst = Math.max(worst, Math.abs(wasm.outputs[i]! - native.outputs[i]!));
+    }
+    assert.ok(worst < 1e-3, `${file}: largest logit difference ${worst}`);
+    assert.equal(
+      accuracy(top1(native.outputs, native.classes), y),
+      accuracy(top1(wasm.outputs, wasm.classes), y),
+      file,
+    );
+  }
+  assert.equal(await resolveBackend("wasm"), "wasm");
 });
