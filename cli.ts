@@ -28,6 +28,8 @@ import { DTYPE_BYTES } from "./core/model_tensor.ts";
 import { readSafetensors } from "./model/safetensors.ts";
 import { evaluateModel } from "./runtime/evaluate.ts";
 import { sweep, type SweepMetric, sweepSvg } from "./runtime/sweep.ts";
+import { plannedSweep } from "./runtime/planned_sweep.ts";
+import type { Backend } from "./runtime/onnx_runtime.ts";
 import { estimateImportance } from "./runtime/importance.ts";
 
 const USAGE = `Usage:
@@ -42,10 +44,13 @@ const USAGE = `Usage:
   deno run -A cli.ts inspect <file.nnr>
   deno run -A cli.ts eval <model.onnx|file.nnr> --data <data.safetensors> [--reference <model>]
       [--batch N]         top-1 accuracy with labels "y"; agreement and output SNR vs --reference
+      [--backend auto|native|wasm]  onnxruntime-node where it loads (auto), else onnxruntime-web
   deno run -A cli.ts sweep <model.onnx> --data <data.safetensors> -o <out.nnr>
       [--max-drop 0.5] [--metric accuracy|agreement|snr] [--min-snr dB] [--workers N]
+      [--holdout 0.5]     share of the data held out to confirm the result (planned method)
+      [--budget-seconds S] [--backend auto|native|wasm] [--method planned|grid]
       [--importance data|F] DC-v1: importances estimated from the data's activations, or a file
-                          smallest file within tolerance; writes <out>.sweep.json and .svg
+                          smallest file within tolerance; writes <out>.sweep.json (and, grid, .svg)
   deno run -A cli.ts conformance <suite-dir>          check a test-vector suite bit-exactly
   deno run -A cli.ts demo [silero_vad_v5.onnx]        compress silero VAD, compare outputs
 Common: --json (machine-readable stdout), --force (overwrite the output)`;
@@ -357,6 +362,13 @@ async function readOnnxOrNnr(path: string): Promise<Uint8Array> {
   return nnr ? (await decompressModel(bytes, { format: "onnx" })).bytes : bytes;
 }
 
+function checkedBackend(text: string | undefined): Backend {
+  if (text !== "auto" && text !== "native" && text !== "wasm") {
+    throw new UsageError("--backend must be auto, native or wasm");
+  }
+  return text;
+}
+
 async function evaluate(args: string[]): Promise<number> {
   const { values: v, positionals } = parseArgs({
     args,
@@ -364,6 +376,7 @@ async function evaluate(args: string[]): Promise<number> {
       data: { type: "string" },
       reference: { type: "string" },
       batch: { type: "string" },
+      backend: { type: "string", default: "auto" },
       json: { type: "boolean", default: false },
     },
     allowPositionals: true,
@@ -372,6 +385,7 @@ async function evaluate(args: string[]): Promise<number> {
   if (input === undefined || v.data === undefined) {
     throw new UsageError("eval needs a model (.onnx or .nnr) and --data <file.safetensors>");
   }
+  const backend = checkedBackend(v.backend);
   const batchSize = integer("batch", v.batch);
   if (batchSize !== undefined && batchSize < 1) throw new UsageError("--batch must be positive");
   const model = await readOnnxOrNnr(input);
@@ -382,6 +396,7 @@ async function evaluate(args: string[]): Promise<number> {
   let result;
   try {
     result = await evaluateModel(model, data, {
+      backend,
       ...(reference ? { reference } : {}),
       ...(batchSize ? { batchSize } : {}),
       onProgress: (done, total) => show(`evaluating ${done}/${total} samples`),
@@ -391,7 +406,7 @@ async function evaluate(args: string[]): Promise<number> {
   }
   const seconds = (performance.now() - started) / 1000;
   if (v.json) {
-    console.log(JSON.stringify({ model: input, data: v.data, ...result, seconds }));
+    console.log(JSON.stringify({ model: input, data: v.data, ...result, backend, seconds }));
     return 0;
   }
   const parts = [`${result.samples} samples`];
@@ -420,6 +435,10 @@ async function sweepCommand(args: string[]): Promise<number> {
       "min-snr": { type: "string" },
       importance: { type: "string" },
       workers: { type: "string" },
+      method: { type: "string", default: "planned" },
+      holdout: { type: "string" },
+      "budget-seconds": { type: "string" },
+      backend: { type: "string", default: "auto" },
       json: { type: "boolean", default: false },
       force: { type: "boolean", default: false },
     },
@@ -433,12 +452,28 @@ async function sweepCommand(args: string[]): Promise<number> {
   if (metric !== undefined && !["accuracy", "agreement", "snr"].includes(metric)) {
     throw new UsageError("--metric must be accuracy, agreement or snr");
   }
+  if (v.method !== "planned" && v.method !== "grid") {
+    throw new UsageError("--method must be planned or grid");
+  }
+  const backend = checkedBackend(v.backend);
   const maxDrop = v["max-drop"] === undefined ? 0.5 : Number(v["max-drop"]);
   if (!(maxDrop >= 0)) throw new UsageError(`Bad --max-drop ${v["max-drop"]}`);
   const minSnr = v["min-snr"] === undefined ? undefined : Number(v["min-snr"]);
+  const holdout = v.holdout === undefined ? undefined : Number(v.holdout);
+  if (holdout !== undefined && !(holdout >= 0 && holdout < 1)) {
+    throw new UsageError(`Bad --holdout ${v.holdout}: a fraction in [0, 1)`);
+  }
+  const budget = v["budget-seconds"] === undefined ? undefined : Number(v["budget-seconds"]);
+  if (budget !== undefined && !(budget > 0)) {
+    throw new UsageError(`Bad --budget-seconds ${v["budget-seconds"]}`);
+  }
   const workers = integer("workers", v.workers) ?? navigator.hardwareConcurrency;
   const base = v.output.replace(/\.nnr$/, "");
-  const outputs = [v.output, `${base}.sweep.json`, `${base}.sweep.svg`];
+  const outputs = [
+    v.output,
+    `${base}.sweep.json`,
+    ...(v.method === "grid" ? [`${base}.sweep.svg`] : []),
+  ];
   if (!v.force) {
     for (const path of outputs) {
       if (await Deno.lstat(path).then(() => true, () => false)) {
@@ -458,17 +493,52 @@ async function sweepCommand(args: string[]): Promise<number> {
     );
   const show = progress();
   const pool = workers > 1 ? new EncodePool(workers) : null;
+  const compress = {
+    ...(pool ? { encode: pool.encode } : {}),
+    ...(importance ? { importance } : {}),
+  };
   const started = performance.now();
-  let result;
+  let outcome: { file: Uint8Array; metric: string; record: Record<string, unknown>; line: string };
   try {
-    result = await sweep(model, data, {
+    outcome = v.method === "planned" ? await runPlanned() : await runGrid();
+  } finally {
+    pool?.close();
+    endProgress();
+  }
+  async function runPlanned() {
+    const r = await plannedSweep(model, data, {
       ...(metric ? { metric } : {}),
       maxDrop,
       ...(minSnr === undefined ? {} : { minSnrDb: minSnr }),
-      compress: {
-        ...(pool ? { encode: pool.encode } : {}),
-        ...(importance ? { importance } : {}),
-      },
+      ...(holdout === undefined ? {} : { holdout }),
+      ...(budget === undefined ? {} : { budgetSeconds: budget }),
+      backend,
+      compress,
+      onProgress: show,
+    });
+    if (!r.file || !r.best) {
+      throw new RangeError(`No candidate keeps the ${r.metric} within tolerance on held-out data`);
+    }
+    const b = r.best;
+    return {
+      file: r.file,
+      metric: r.metric,
+      record: { ...r, file: undefined, ratio: r.originalBytes / b.bytes },
+      line: `best ${b.bytes} B (${(r.originalBytes / b.bytes).toFixed(1)}x); ${r.metric} ` +
+        `${b.search.toFixed(4)} on the search data (original ${r.baseline.search.toFixed(4)}), ` +
+        `${b.holdout!.toFixed(4)} held out (original ${r.baseline.holdout.toFixed(4)}); ` +
+        `${r.work.searchEvaluations} + ${r.work.holdoutEvaluations} evaluations, ` +
+        `${r.work.sensitivityRuns} sensitivity runs, ${r.work.codedTensors} tensors coded, ` +
+        `${r.backend} runtime, ${r.seconds.toFixed(1)} s`,
+    };
+  }
+  async function runGrid() {
+    const r = await sweep(model, data, {
+      ...(metric ? { metric } : {}),
+      maxDrop,
+      ...(minSnr === undefined ? {} : { minSnrDb: minSnr }),
+      backend,
+      compress,
       ...(pool ? { parallel: workers } : {}),
       onPoint: (p, i) =>
         show(
@@ -476,63 +546,60 @@ async function sweepCommand(args: string[]): Promise<number> {
             `${p.bytes} B, ${p.metric.toFixed(4)}${p.ok ? "" : " (out of tolerance)"}`,
         ),
     });
-  } finally {
-    pool?.close();
-    endProgress();
+    if (!r.file || !r.best) {
+      throw new RangeError(`No setting keeps the ${r.metric} within tolerance`);
+    }
+    await writeOutput(outputs[2]!, encoder.encode(sweepSvg(r)), true);
+    const b = r.best;
+    return {
+      file: r.file,
+      metric: r.metric,
+      record: {
+        metric: r.metric,
+        baseline: r.baseline,
+        originalBytes: r.originalBytes,
+        best: b,
+        ratio: r.originalBytes / b.bytes,
+        evaluations: r.evaluations,
+        pareto: r.pareto,
+        points: r.points,
+      },
+      line: `best ${b.bytes} B (${(r.originalBytes / b.bytes).toFixed(1)}x) at qp ${b.qp}, ` +
+        `λ ${b.lambdaScale}, ${b.dq ? "DQ" : "URQ"}${
+          Object.keys(b.tensorQps).length ? ", per-tensor qps" : ""
+        }; ${r.metric} ${b.metric.toFixed(4)} (original ${r.baseline.toFixed(4)}); ` +
+        `${r.evaluations} evaluations on the data it chose on`,
+    };
   }
   const seconds = (performance.now() - started) / 1000;
-  if (!result.file || !result.best) {
-    throw new RangeError(`No setting keeps the ${result.metric} within tolerance`);
-  }
-  await writeOutput(v.output, result.file, true);
-  // The written file, read back and scored by the same path as `eval`: the number users check.
+  await writeOutput(v.output, outcome.file, true);
+  // The written file, read back and scored by the same path as `eval`, on all the data.
   const written = await Deno.readFile(v.output);
   const checked = await evaluateModel(
     (await decompressModel(written, { format: "onnx" })).bytes,
     data,
-    {
-      ...(result.metric === "accuracy" ? {} : { reference: model }),
-    },
+    { backend, ...(outcome.metric === "accuracy" ? {} : { reference: model }) },
   );
-  const check = result.metric === "accuracy"
+  const check = outcome.metric === "accuracy"
     ? checked.accuracy!
-    : result.metric === "agreement"
+    : outcome.metric === "agreement"
     ? checked.agreement!
     : checked.snrDb!;
-  if (check !== result.best.metric) {
-    throw new Error(
-      `Internal error: the written file scores ${check}, the sweep saw ${result.best.metric}`,
-    );
-  }
   const record = {
     model: input,
     data: v.data,
-    metric: result.metric,
-    baseline: result.baseline,
+    method: v.method,
     maxDrop,
-    originalBytes: result.originalBytes,
-    best: result.best,
-    check,
-    ratio: result.originalBytes / result.best.bytes,
+    ...outcome.record,
+    checkOnAllData: check,
     seconds,
-    evaluations: result.evaluations,
-    pareto: result.pareto,
-    points: result.points,
   };
   await writeOutput(outputs[1]!, encoder.encode(JSON.stringify(record, null, 1)), true);
-  await writeOutput(outputs[2]!, encoder.encode(sweepSvg(result)), true);
-  if (v.json) {
-    console.log(JSON.stringify(record));
-  } else {
-    const b = result.best;
+  if (v.json) console.log(JSON.stringify(record));
+  else {
     console.log(
-      `${input}: best ${b.bytes} B (${
-        record.ratio.toFixed(1)
-      }x) at qp ${b.qp}, λ ${b.lambdaScale}, ` +
-        `${b.dq ? "DQ" : "URQ"}${Object.keys(b.tensorQps).length ? ", per-tensor qps" : ""}; ` +
-        `${result.metric} ${b.metric.toFixed(4)} (original ${result.baseline.toFixed(4)}); ` +
-        `${result.evaluations} evaluations in ${seconds.toFixed(1)} s; the written file checked ` +
-        `again: ${check.toFixed(4)} -> ${outputs.join(", ")}`,
+      `${input}: ${outcome.line}; the written file on all the data: ${check.toFixed(4)}; ` +
+        `${seconds.toFixed(1)} s -> ${outputs.join(", ")}`,
     );
   }
   return 0;

@@ -108,3 +108,50 @@ Deno.test("cli eval scores an ONNX model and an NNR file, with negative qps as p
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli sweep: the planned search within a budget, confirmed on held-out samples", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const data = new URL("../../shared/zoo/mnist_test.safetensors", import.meta.url).pathname;
+    const out = join(dir, "small.nnr");
+    const r = await cli(
+      "sweep",
+      LENET300,
+      "--data",
+      data,
+      "-o",
+      out,
+      "--budget-seconds",
+      "30",
+      "--json",
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const record = JSON.parse(r.stdout);
+    assert.equal(record.method, "planned");
+    assert.match(record.confirmation, /held out .* samples the search never saw/);
+    assert.ok(record.best.holdout >= record.baseline.holdout - 0.005);
+    assert.equal(record.best.bytes, (await Deno.stat(out)).size);
+    assert.ok(record.checkOnAllData > 0.9);
+    assert.match(r.stderr, /ETA/);
+    const sidecar = JSON.parse(await Deno.readTextFile(join(dir, "small.sweep.json")));
+    assert.equal(sidecar.best.bytes, record.best.bytes);
+    // Bad values are usage errors, and nothing is written.
+    const bad = await cli(
+      "sweep",
+      LENET300,
+      "--data",
+      data,
+      "-o",
+      join(dir, "x.nnr"),
+      "--holdout",
+      "1",
+    );
+    assert.equal(bad.code, 2);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+      "small.nnr",
+      "small.sweep.json",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
