@@ -23,7 +23,6 @@ import type { ModelTensor } from "../core/model_tensor.ts";
 import {
   compressModel,
   type CompressOptions,
-  type TensorReport,
   type TensorRule,
 } from "../encoder/compress_model.ts";
 import { type EncodedTensor, encodeTensor, type TensorJob } from "../encoder/encode_tensor.ts";
@@ -312,12 +311,10 @@ export async function plannedSweep(
   const budget = options.budgetSeconds ?? Infinity;
   /** Per weight tensor: bytes and squared error at every setting. */
   const ladder = new Map<string, { bytes: number; error: number; setting: Setting }[]>();
-  let weights: TensorReport[] = [];
   for (const [i, s] of settings.entries()) {
     if (i >= 2 * lambdas.length && elapsed() > 0.4 * budget) break;
     const { tensors } = await compress({ qp: s.qp, lambdaScale: s.lambdaScale });
-    weights = tensors.filter((t) => t.mode === "weight" && !/[*?]/.test(t.name));
-    for (const t of weights) {
+    for (const t of tensors.filter((t) => t.mode === "weight" && !/[*?]/.test(t.name))) {
       const n = t.shape.reduce((a, b) => a * b, 1);
       const row = ladder.get(t.name) ?? [];
       row.push({ bytes: t.codedBytes!, error: n * t.rmse! ** 2, setting: s });
@@ -339,15 +336,19 @@ export async function plannedSweep(
     referenceEnergy += search.reference[i]! ** 2;
   }
   const gain = new Map<string, number>();
-  for (const [i, t] of weights.entries()) {
+  // Every tensor coded at some setting (a tiny one may stay raw where coding does not pay),
+  // largest first, so that a budget cuts the least important measurements.
+  const largestBytes = (name: string) => Math.max(...ladder.get(name)!.map((r) => r.bytes));
+  const weights = [...ladder.keys()].sort((a, b) => largestBytes(b) - largestBytes(a));
+  for (const [i, name] of weights.entries()) {
     if (i > 0 && elapsed() > 0.6 * budget) {
       // Out of time: the rest get the median of the measured ones.
       const measured = [...gain.values()].sort((a, b) => a - b);
       const median = measured[measured.length >> 1]!;
-      for (const u of weights.slice(i)) gain.set(u.name, median);
+      for (const u of weights.slice(i)) gain.set(u, median);
       break;
     }
-    const row = ladder.get(t.name)!;
+    const row = ladder.get(name)!;
     const energy = row.reduce((m, r) => Math.max(m, r.error), 0);
     const probe = row.reduce((a, b) =>
       Math.abs(Math.log((b.error + 1e-30) / (0.01 * energy + 1e-30))) <
@@ -357,7 +358,7 @@ export async function plannedSweep(
     );
     const { bytes } = await compress({
       rules: [
-        { pattern: t.name, mode: probe.setting },
+        { pattern: name, mode: probe.setting },
         { pattern: "*", mode: "raw" },
       ],
     });
@@ -368,9 +369,9 @@ export async function plannedSweep(
       noise += (out.outputs[k]! - search.reference[k]!) ** 2;
     }
     work.sensitivityRuns++;
-    gain.set(t.name, probe.error > 0 ? noise / referenceEnergy / probe.error : 0);
+    gain.set(name, probe.error > 0 ? noise / referenceEnergy / probe.error : 0);
     const eta = (elapsed() / (i + 1)) * (weights.length - i - 1);
-    say(`sensitivity ${i + 1}/${weights.length} (${t.name}), ETA ${eta.toFixed(0)} s + search`);
+    say(`sensitivity ${i + 1}/${weights.length} (${name}), ETA ${eta.toFixed(0)} s + search`);
   }
 
   /** A tensor's bytes at a candidate's setting for it. */
