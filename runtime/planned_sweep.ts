@@ -20,14 +20,14 @@
  * @module
  */
 import type { ModelTensor } from "../core/model_tensor.ts";
-import {
-  compressModel,
-  type CompressOptions,
-  type TensorRule,
-} from "../encoder/compress_model.ts";
+import { compressModel, type CompressOptions, type TensorRule } from "../encoder/compress_model.ts";
 import { type EncodedTensor, encodeTensor, type TensorJob } from "../encoder/encode_tensor.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
-import { toInt32 } from "../model/dtypes.ts";
+import { fromFloat32, toFloat32, toInt32 } from "../model/dtypes.ts";
+import { joinModel, splitModel } from "../model/model_file.ts";
+import { payloadParams } from "../core/syntax.ts";
+import { decodePayload } from "../decoder/decode_payload.ts";
+import { readNnrUnit } from "../decoder/nnr_units.ts";
 import { batchInputs } from "./evaluate.ts";
 import {
   type Backend,
@@ -335,6 +335,46 @@ export async function plannedSweep(
   for (let i = 0; i < probeSamples * search.classes; i++) {
     referenceEnergy += search.reference[i]! ** 2;
   }
+  // The model with one tensor replaced by its coded values, put together directly (no file: the
+  // skeleton of a large model would be deflated for nothing).
+  const parts = await splitModel(model, "onnx", { select: (t) => ladder.has(t.name) || "kept" });
+  const c = options.compress ?? {};
+  const probeModel = async (name: string, setting: Setting) => {
+    const t = parts.tensors.find((u) => u.name === name)!;
+    const values = toFloat32(t);
+    const importance = c.importance?.get(name);
+    const coded = await encode({
+      name,
+      shape: t.shape,
+      values,
+      coding: {
+        kind: "float",
+        qp: setting.qp,
+        qpDensity: c.qpDensity ?? 2,
+        dq,
+        lambdaScale: setting.lambdaScale,
+        scanOrder: c.scanOrder ?? 0,
+        cabacUnaryLengthMinus1: c.cabacUnaryLengthMinus1 ?? 10,
+        ...(importance ? { importance } : {}),
+      },
+    });
+    const unit = readNnrUnit(coded.unit, 0, 0);
+    const f = unit.fields;
+    const params = payloadParams(f.tensor_dimensions as number[], {
+      dqFlag: f.dq_flag === 1 ? 1 : 0,
+      numGtxFlags: (f.cabac_unary_length_minus1 as number) + 1,
+      scanOrder: f.scan_order as number,
+      qpDensity: c.qpDensity ?? 2,
+    });
+    const payload = coded.unit.subarray(unit.payloadOffset!);
+    const recon = decodePayload(payload, params, {}, { codedLevels: false }).recon as Float32Array;
+    const data = fromFloat32(recon, t.dtype);
+    return joinModel(
+      "onnx",
+      parts.skeleton,
+      parts.tensors.map((u) => u === t ? { ...u, data } : u),
+    );
+  };
   const gain = new Map<string, number>();
   // Every tensor coded at some setting (a tiny one may stay raw where coding does not pay),
   // largest first, so that a budget cuts the least important measurements.
@@ -356,14 +396,7 @@ export async function plannedSweep(
         ? b
         : a
     );
-    const { bytes } = await compress({
-      rules: [
-        { pattern: name, mode: probe.setting },
-        { pattern: "*", mode: "raw" },
-      ],
-    });
-    const decoded = (await decompressModel(bytes, { format: "onnx" })).bytes;
-    const out = await run(decoded, search, probeSamples);
+    const out = await run(await probeModel(name, probe.setting), search, probeSamples);
     let noise = 0;
     for (let k = 0; k < out.outputs.length; k++) {
       noise += (out.outputs[k]! - search.reference[k]!) ** 2;
