@@ -424,6 +424,12 @@ export async function plannedSweep(
     return fewer.sort((a, b) => b.bytes - a.bytes)[0]?.setting ?? null;
   };
 
+  // A tensor whose probe moved the output by nothing measurable (on a few samples, through
+  // saturated units) is not free to destroy: no gain below 1 % of the median.
+  const sorted = [...gain.values()].sort((a, b) => a - b);
+  const floor = 0.01 * (sorted[sorted.length >> 1] ?? 0);
+  for (const [name, g] of gain) if (g < floor) gain.set(name, floor);
+
   // 4. Allocation for a target noise: per tensor the setting minimising bytes + μ · noise.
   const allocate = (target: number) => {
     const choose = (mu: number) => {
