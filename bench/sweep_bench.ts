@@ -75,7 +75,14 @@ async function planned(
       onProgress: (t) => console.error(`  ${name}: ${t}`),
     });
     const b = r.best;
-    if (!b || !r.file) throw new Error(`${name}: nothing within tolerance`);
+    if (!b || !r.file) {
+      const confirmed = r.candidates.filter((c) => c.holdout !== undefined);
+      console.error(
+        `${name} ${label}: no file; held out ${confirmed.map((c) => c.holdout!.toFixed(2))} ` +
+          `for ${confirmed.map((c) => c.bytes)} B, ${r.seconds.toFixed(0)} s`,
+      );
+      return;
+    }
     // Independent check on the held-out samples (every second one with holdout 0.5).
     const share = options.holdout ?? 0.5;
     const held = (i: number) => Math.floor((i + 1) * share) > Math.floor(i * share);
