@@ -29,6 +29,7 @@ import { payloadParams } from "../core/syntax.ts";
 import { decodePayload } from "../decoder/decode_payload.ts";
 import { readNnrUnit } from "../decoder/nnr_units.ts";
 import { batchInputs } from "./evaluate.ts";
+import type { SweepTolerance } from "./sweep.ts";
 import {
   type Backend,
   type BatchInput,
@@ -42,13 +43,9 @@ import {
 export type PlannedMetric = "accuracy" | "agreement" | "snr";
 
 /** Options of {@linkcode plannedSweep}. */
-export interface PlannedSweepOptions {
+export interface PlannedSweepOptions extends SweepTolerance {
   /** The metric (default: accuracy when the data has labels `y`, else agreement). */
   readonly metric?: PlannedMetric;
-  /** Allowed loss in percentage points, for accuracy and agreement (default 0.5). */
-  readonly maxDrop?: number;
-  /** For the SNR metric: the lowest acceptable output SNR in dB (default 30). */
-  readonly minSnrDb?: number;
   /** Fraction of the samples held out for confirmation (default 0.5; 0 confirms on the search data). */
   readonly holdout?: number;
   /** Weight qps of the ladder (default −36, −35, …, −8). */

@@ -43,8 +43,16 @@ export interface SweepPoint {
   readonly ok: boolean;
 }
 
+/** The tolerance a sweep keeps, for both searches. */
+export interface SweepTolerance {
+  /** Allowed loss in percentage points, for accuracy and agreement (default 0.5). */
+  readonly maxDrop?: number;
+  /** For the SNR metric: the lowest acceptable output SNR in dB (default 30). */
+  readonly minSnrDb?: number;
+}
+
 /** Options of {@linkcode sweep}. */
-export interface SweepOptions {
+export interface SweepOptions extends SweepTolerance {
   /** The metric (default: accuracy when the data has labels `y`, else agreement). */
   readonly metric?: Exclude<SweepMetric, "custom">;
   /**
@@ -53,10 +61,6 @@ export interface SweepOptions {
    * score is the baseline and `maxDrop` the tolerance. `data` is then not used.
    */
   readonly score?: (model: Uint8Array) => Promise<number>;
-  /** Allowed loss in percentage points, for accuracy and agreement (default 0.5). */
-  readonly maxDrop?: number;
-  /** For the SNR metric: the lowest acceptable output SNR in dB (default 30). */
-  readonly minSnrDb?: number;
   /** Weight qps of the first pass (default −40, −38, …, −8). */
   readonly qpGrid?: readonly number[];
   /** λ values of the second pass (default 0.5, 1, 2). */
