@@ -26,8 +26,8 @@ import { detectModelFormat, type ModelFormat } from "./model/model_file.ts";
 import { elementCount, toFloat32 } from "./model/dtypes.ts";
 import { DTYPE_BYTES } from "./core/model_tensor.ts";
 import { readSafetensors } from "./model/safetensors.ts";
-import { evaluateModel } from "./runtime/evaluate.ts";
-import { sweep, type SweepMetric, sweepSvg } from "./runtime/sweep.ts";
+import { evaluateModel, metricValue } from "./runtime/evaluate.ts";
+import { type DataMetric, sweep, sweepSvg } from "./runtime/sweep.ts";
 import { plannedSweep } from "./runtime/planned_sweep.ts";
 import type { Backend } from "./runtime/onnx_runtime.ts";
 import { estimateImportance } from "./runtime/importance.ts";
@@ -448,7 +448,7 @@ async function sweepCommand(args: string[]): Promise<number> {
   if (input === undefined || v.data === undefined || v.output === undefined) {
     throw new UsageError("sweep needs a model, --data <file.safetensors> and -o <out.nnr>");
   }
-  const metric = v.metric as Exclude<SweepMetric, "custom"> | undefined;
+  const metric = v.metric as DataMetric | undefined;
   if (metric !== undefined && !["accuracy", "agreement", "snr"].includes(metric)) {
     throw new UsageError("--metric must be accuracy, agreement or snr");
   }
@@ -498,7 +498,12 @@ async function sweepCommand(args: string[]): Promise<number> {
     ...(importance ? { importance } : {}),
   };
   const started = performance.now();
-  let outcome: { file: Uint8Array; metric: string; record: Record<string, unknown>; line: string };
+  let outcome: {
+    file: Uint8Array;
+    metric: DataMetric;
+    record: Record<string, unknown>;
+    line: string;
+  };
   try {
     outcome = v.method === "planned" ? await runPlanned() : await runGrid();
   } finally {
@@ -522,7 +527,8 @@ async function sweepCommand(args: string[]): Promise<number> {
     const b = r.best;
     return {
       file: r.file,
-      metric: r.metric,
+      // No `score` was given, so the metric is one measured on the data.
+      metric: r.metric as DataMetric,
       record: { ...r, file: undefined, ratio: r.originalBytes / b.bytes },
       line: `best ${b.bytes} B (${(r.originalBytes / b.bytes).toFixed(1)}x); ${r.metric} ` +
         `${b.search.toFixed(4)} on the search data (original ${r.baseline.search.toFixed(4)}), ` +
@@ -553,7 +559,8 @@ async function sweepCommand(args: string[]): Promise<number> {
     const b = r.best;
     return {
       file: r.file,
-      metric: r.metric,
+      // No `score` was given, so the metric is one measured on the data.
+      metric: r.metric as DataMetric,
       record: {
         metric: r.metric,
         baseline: r.baseline,
@@ -580,11 +587,7 @@ async function sweepCommand(args: string[]): Promise<number> {
     data,
     { backend, ...(outcome.metric === "accuracy" ? {} : { reference: model }) },
   );
-  const check = outcome.metric === "accuracy"
-    ? checked.accuracy!
-    : outcome.metric === "agreement"
-    ? checked.agreement!
-    : checked.snrDb!;
+  const check = metricValue(checked, outcome.metric);
   const record = {
     model: input,
     data: v.data,

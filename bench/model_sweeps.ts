@@ -27,6 +27,7 @@ import { evaluateModel } from "../runtime/evaluate.ts";
 import { createSession, Tensor } from "../runtime/onnx_runtime.ts";
 import { sweep, type SweepResult } from "../runtime/sweep.ts";
 import { SILERO_VAD_V5 } from "../examples/silero_vad_demo.ts";
+import { selectSamples } from "../runtime/planned_sweep.ts";
 import { writeResultsSection } from "./_results_section.ts";
 
 const args = parseArgs({
@@ -86,20 +87,9 @@ async function runSweep(
 
 // --- LeNets -----------------------------------------------------------------------------------
 const mnist = readSafetensors(await Deno.readFile(new URL("mnist_test.safetensors", zoo))).tensors;
-/** Samples [from, to) of every tensor of a batch-major data set. */
-function slice(data: readonly ModelTensor[], from: number, to: number): ModelTensor[] {
-  return data.map((t) => {
-    const per = t.data.length / t.shape[0]!;
-    return {
-      ...t,
-      shape: [to - from, ...t.shape.slice(1)],
-      data: t.data.slice(from * per, to * per),
-    };
-  });
-}
 const half = mnist[0]!.shape[0]! / 2;
-const search = slice(mnist, 0, half);
-const check = slice(mnist, half, 2 * half);
+const search = selectSamples(mnist, (i) => i < half);
+const check = selectSamples(mnist, (i) => i >= half);
 const REFERENCE = { lenet300_mnist: 54_538, lenet5_mnist: 64_350 } as const;
 for (const name of ["lenet300_mnist", "lenet5_mnist"] as const) {
   const model = await Deno.readFile(new URL(`${name}.onnx`, zoo));

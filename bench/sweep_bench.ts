@@ -19,9 +19,14 @@ import type { ModelTensor } from "../core/model_tensor.ts";
 import { EncodePool } from "../encoder/encode_pool.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
 import { readSafetensors } from "../model/safetensors.ts";
-import { evaluateModel } from "../runtime/evaluate.ts";
+import { evaluateModel, metricValue } from "../runtime/evaluate.ts";
 import { estimateImportance } from "../runtime/importance.ts";
-import { plannedSweep, type PlannedSweepOptions } from "../runtime/planned_sweep.ts";
+import {
+  heldOut,
+  plannedSweep,
+  type PlannedSweepOptions,
+  selectSamples,
+} from "../runtime/planned_sweep.ts";
 import { sweep } from "../runtime/sweep.ts";
 import { writeResultsSection } from "./_results_section.ts";
 
@@ -48,18 +53,6 @@ interface Row {
 const rows: Row[] = [];
 const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
 
-/** The samples `keep` selects, of every tensor of a batch-major data set. */
-function rowsOf(data: readonly ModelTensor[], keep: (i: number) => boolean): ModelTensor[] {
-  return data.map((t) => {
-    const n = t.shape[0]!;
-    const per = t.data.length / n;
-    const picked = Array.from({ length: n }, (_, i) => i).filter(keep);
-    const out = new Uint8Array(picked.length * per);
-    picked.forEach((r, k) => out.set(t.data.subarray(r * per, (r + 1) * per), k * per));
-    return { ...t, shape: [picked.length, ...t.shape.slice(1)], data: out };
-  });
-}
-
 async function planned(
   name: string,
   model: Uint8Array,
@@ -85,20 +78,15 @@ async function planned(
     }
     // Independent check on the held-out samples (every second one with holdout 0.5).
     const share = options.holdout ?? 0.5;
-    const held = (i: number) => Math.floor((i + 1) * share) > Math.floor(i * share);
-    const heldOut = rowsOf(data, held);
+    const unseen = selectSamples(data, (i) => heldOut(i, share));
     const decoded = (await decompressModel(r.file, { format: "onnx" })).bytes;
     const reference = r.metric === "accuracy" ? {} : { reference: model };
-    const e = await evaluateModel(decoded, heldOut, {
+    const e = await evaluateModel(decoded, unseen, {
       backend: "auto",
       batchSize: options.batchSize ?? 256,
       ...reference,
     });
-    const value = r.metric === "accuracy"
-      ? e.accuracy!
-      : r.metric === "agreement"
-      ? e.agreement!
-      : e.snrDb!;
+    const value = metricValue(e, r.metric);
     const show = (v: number) => (r.metric === "snr" ? `${v.toFixed(1)} dB` : pct(v));
     rows.push({
       model: name,
@@ -203,7 +191,10 @@ async function main(): Promise<void> {
         .tensors;
       await planned("vit", model, data, {});
       const started = performance.now();
-      const importance = await estimateImportance(model, rowsOf(data, (i) => i % 2 === 0));
+      const importance = await estimateImportance(
+        model,
+        selectSamples(data, (i) => !heldOut(i, 0.5)),
+      );
       console.error(`vit: importances in ${((performance.now() - started) / 1000).toFixed(0)} s`);
       await planned("vit", model, data, { compress: { importance } }, "planned, DC-v1 importances");
       if (args.values.grid) await grid("vit", model, data);

@@ -153,3 +153,30 @@ export async function evaluateModel(
     snrDb,
   };
 }
+
+/** A metric measured on data: top-1 accuracy, agreement with the original, output SNR. */
+export type DataMetric = "accuracy" | "agreement" | "snr";
+
+/**
+ * One metric of an evaluation: top-1 accuracy, top-1 agreement or output SNR in dB.
+ *
+ * @param e The evaluation (with labels for accuracy, a reference for the other two).
+ * @param metric Which one.
+ * @returns Its value.
+ * @throws {RangeError} If the evaluation did not measure it.
+ *
+ * @example
+ * ```ts
+ * import { metricValue } from "./evaluate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = { samples: 2, classes: 10, accuracy: 0.5, agreement: null, snrDb: null };
+ * assert.equal(metricValue(e, "accuracy"), 0.5);
+ * assert.throws(() => metricValue(e, "snr"), RangeError);
+ * ```
+ */
+export function metricValue(e: Evaluation, metric: DataMetric): number {
+  const v = metric === "accuracy" ? e.accuracy : metric === "agreement" ? e.agreement : e.snrDb;
+  if (v === null) throw new RangeError(`The evaluation has no ${metric}`);
+  return v;
+}

@@ -23,13 +23,12 @@ import type { ModelTensor } from "../core/model_tensor.ts";
 import { compressModel, type CompressOptions, type TensorRule } from "../encoder/compress_model.ts";
 import { type EncodedTensor, encodeTensor, type TensorJob } from "../encoder/encode_tensor.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
-import { fromFloat32, toFloat32, toInt32 } from "../model/dtypes.ts";
+import { fromFloat32, toInt32 } from "../model/dtypes.ts";
 import { joinModel, splitModel } from "../model/model_file.ts";
-import { payloadParams } from "../core/syntax.ts";
-import { decodePayload } from "../decoder/decode_payload.ts";
+import { decodeDataUnit } from "../decoder/nnr_file.ts";
 import { readNnrUnit } from "../decoder/nnr_units.ts";
 import { batchInputs } from "./evaluate.ts";
-import type { SweepTolerance } from "./sweep.ts";
+import type { DataMetric, SweepTolerance } from "./sweep.ts";
 import {
   type Backend,
   type BatchInput,
@@ -39,13 +38,8 @@ import {
   top1,
 } from "./onnx_runtime.ts";
 
-/** What the search keeps within tolerance. */
-export type PlannedMetric = "accuracy" | "agreement" | "snr";
-
 /** Options of {@linkcode plannedSweep}. */
 export interface PlannedSweepOptions extends SweepTolerance {
-  /** The metric (default: accuracy when the data has labels `y`, else agreement). */
-  readonly metric?: PlannedMetric;
   /** Fraction of the samples held out for confirmation (default 0.5; 0 confirms on the search data). */
   readonly holdout?: number;
   /** Weight qps of the ladder (default −36, −35, …, −8). */
@@ -91,7 +85,7 @@ export interface PlannedCandidate {
 /** What {@linkcode plannedSweep} found. */
 export interface PlannedSweepResult {
   /** The metric. */
-  readonly metric: PlannedMetric;
+  readonly metric: DataMetric;
   /** The original model's value on the search and held-out data. */
   readonly baseline: { readonly search: number; readonly holdout: number };
   /** How the promise was checked. */
@@ -115,6 +109,56 @@ export interface PlannedSweepResult {
   readonly backend: "native" | "wasm";
   /** Wall-clock seconds. */
   readonly seconds: number;
+}
+
+/**
+ * Whether sample `i` is held out when a share `holdout` of the data is: every k-th sample, so
+ * that both parts sample the whole set.
+ *
+ * @param i Sample index.
+ * @param holdout The held-out share, in [0, 1).
+ * @returns Whether it is held out.
+ *
+ * @example
+ * ```ts
+ * import { heldOut } from "./planned_sweep.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual([0, 1, 2, 3].map((i) => heldOut(i, 0.5)), [false, true, false, true]);
+ * ```
+ */
+export function heldOut(i: number, holdout: number): boolean {
+  return Math.floor((i + 1) * holdout) > Math.floor(i * holdout);
+}
+
+/**
+ * The samples `keep` selects, of every tensor of a batch-major data set.
+ *
+ * @param data The data set's tensors, first dimension the sample.
+ * @param keep Which sample indices to keep.
+ * @returns The selected samples, in order.
+ *
+ * @example
+ * ```ts
+ * import { selectSamples } from "./planned_sweep.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const y = { name: "y", dtype: "U8", shape: [4], data: Uint8Array.of(5, 6, 7, 8) } as const;
+ * assert.deepEqual([...selectSamples([y], (i) => i > 1)[0]!.data], [7, 8]);
+ * ```
+ */
+export function selectSamples(
+  data: readonly ModelTensor[],
+  keep: (i: number) => boolean,
+): ModelTensor[] {
+  return data.map((t) => {
+    const n = t.shape[0]!;
+    const per = t.data.length / n;
+    const rows = Array.from({ length: n }, (_, i) => i).filter(keep);
+    const out = new Uint8Array(rows.length * per);
+    rows.forEach((r, k) => out.set(t.data.subarray(r * per, (r + 1) * per), k * per));
+    return { ...t, shape: [rows.length, ...t.shape.slice(1)], data: out };
+  });
 }
 
 /** One data part: its inputs, labels and the original model's outputs. */
@@ -165,19 +209,12 @@ export async function plannedSweep(
   // 1. Split: every k-th sample held out, so both parts sample the whole set.
   const holdoutShare = options.holdout ?? 0.5;
   if (!(holdoutShare >= 0 && holdoutShare < 1)) throw new RangeError("holdout must be in [0, 1)");
-  const total = data.find((t) => t.name !== "y")?.shape[0] ?? 0;
-  const held = (i: number) => Math.floor((i + 1) * holdoutShare) > Math.floor(i * holdoutShare);
-  const pick = (keep: (i: number) => boolean) => {
-    const rows = Array.from({ length: total }, (_, i) => i).filter(keep);
-    return data.map((t): ModelTensor => {
-      const per = t.data.length / t.shape[0]!;
-      const out = new Uint8Array(rows.length * per);
-      rows.forEach((r, k) => out.set(t.data.subarray(r * per, (r + 1) * per), k * per));
-      return { ...t, shape: [rows.length, ...t.shape.slice(1)], data: out };
-    });
-  };
-  const searchData = holdoutShare > 0 ? pick((i) => !held(i)) : data;
-  const holdoutData = holdoutShare > 0 ? pick(held) : data;
+  const searchData = holdoutShare > 0
+    ? selectSamples(data, (i) => !heldOut(i, holdoutShare))
+    : data;
+  const holdoutData = holdoutShare > 0
+    ? selectSamples(data, (i) => heldOut(i, holdoutShare))
+    : data;
   const part = (d: readonly ModelTensor[]): Part => {
     const labels = d.find((t) => t.name === "y");
     const inputs = batchInputs(model, d);
@@ -278,13 +315,14 @@ export async function plannedSweep(
   const cache = new Map<string, Promise<EncodedTensor>>();
   const inner = options.compress?.encode ??
     ((job: TensorJob) => Promise.resolve(encodeTensor(job)));
+  // Within one sweep only the tensor, its qp and its λ vary (DQ, density, scan, flags and
+  // importances are fixed), so they name a coded tensor.
+  const codedKey = (name: string, qp: number | "int", lambdaScale = 0) =>
+    `${name}|${qp}|${lambdaScale}`;
   const jobKey = (job: TensorJob) =>
     job.coding.kind === "int"
-      ? `${job.name}|int`
-      : `${job.name}|${job.coding.qp}|${job.coding.lambdaScale}|${job.coding.dq}|${job.coding.qpDensity}|` +
-        `${job.coding.scanOrder}|${job.coding.cabacUnaryLengthMinus1}|${
-          job.coding.importance ? 1 : 0
-        }`;
+      ? codedKey(job.name, "int")
+      : codedKey(job.name, job.coding.qp, job.coding.lambdaScale);
   const encode = (job: TensorJob) => {
     const key = jobKey(job);
     let hit = cache.get(key);
@@ -335,37 +373,23 @@ export async function plannedSweep(
   // The model with one tensor replaced by its coded values, put together directly (no file: the
   // skeleton of a large model would be deflated for nothing).
   const parts = await splitModel(model, "onnx", { select: (t) => ladder.has(t.name) || "kept" });
-  const c = options.compress ?? {};
   const probeModel = async (name: string, setting: Setting) => {
     const t = parts.tensors.find((u) => u.name === name)!;
-    const values = toFloat32(t);
-    const importance = c.importance?.get(name);
-    const coded = await encode({
-      name,
-      shape: t.shape,
-      values,
-      coding: {
-        kind: "float",
-        qp: setting.qp,
-        qpDensity: c.qpDensity ?? 2,
-        dq,
-        lambdaScale: setting.lambdaScale,
-        scanOrder: c.scanOrder ?? 0,
-        cabacUnaryLengthMinus1: c.cabacUnaryLengthMinus1 ?? 10,
-        ...(importance ? { importance } : {}),
-      },
+    // Coded in the ladder, so in the cache.
+    const { unit } = await cache.get(codedKey(name, setting.qp, setting.lambdaScale))!;
+    const header = readNnrUnit(unit, 0, 0);
+    const decoded = decodeDataUnit({
+      index: 0,
+      fields: header.fields,
+      payload: unit.subarray(header.payloadOffset!),
+      payloadOffset: header.payloadOffset!,
+      unitBytes: unit.length,
+      mps: { mps_qp_density: options.compress?.qpDensity ?? 2, mps_quantization_parameter: 0 },
+      profile: 0,
+      limits: {},
+      reconstruct: true,
     });
-    const unit = readNnrUnit(coded.unit, 0, 0);
-    const f = unit.fields;
-    const params = payloadParams(f.tensor_dimensions as number[], {
-      dqFlag: f.dq_flag === 1 ? 1 : 0,
-      numGtxFlags: (f.cabac_unary_length_minus1 as number) + 1,
-      scanOrder: f.scan_order as number,
-      qpDensity: c.qpDensity ?? 2,
-    });
-    const payload = coded.unit.subarray(unit.payloadOffset!);
-    const recon = decodePayload(payload, params, {}, { codedLevels: false }).recon as Float32Array;
-    const data = fromFloat32(recon, t.dtype);
+    const data = fromFloat32(decoded.values as Float32Array, t.dtype);
     return joinModel(
       "onnx",
       parts.skeleton,

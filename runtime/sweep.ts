@@ -15,11 +15,13 @@ import {
   type TensorRule,
 } from "../encoder/compress_model.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
-import { evaluateModel, type Evaluation } from "./evaluate.ts";
+import { type DataMetric, evaluateModel, metricValue } from "./evaluate.ts";
+
+export type { DataMetric };
 import type { Backend } from "./onnx_runtime.ts";
 
-/** What the search keeps within tolerance. */
-export type SweepMetric = "accuracy" | "agreement" | "snr" | "custom";
+/** What the search keeps within tolerance: a metric on data, or one of the caller's own. */
+export type SweepMetric = DataMetric | "custom";
 
 /** One evaluated setting. */
 export interface SweepPoint {
@@ -43,8 +45,10 @@ export interface SweepPoint {
   readonly ok: boolean;
 }
 
-/** The tolerance a sweep keeps, for both searches. */
+/** The metric and tolerance a sweep keeps, for both searches. */
 export interface SweepTolerance {
+  /** The metric (default: accuracy when the data has labels `y`, else agreement). */
+  readonly metric?: DataMetric;
   /** Allowed loss in percentage points, for accuracy and agreement (default 0.5). */
   readonly maxDrop?: number;
   /** For the SNR metric: the lowest acceptable output SNR in dB (default 30). */
@@ -53,8 +57,6 @@ export interface SweepTolerance {
 
 /** Options of {@linkcode sweep}. */
 export interface SweepOptions extends SweepTolerance {
-  /** The metric (default: accuracy when the data has labels `y`, else agreement). */
-  readonly metric?: Exclude<SweepMetric, "custom">;
   /**
    * A metric of one's own instead (`"custom"`): a model's score as a fraction, higher is better
    * (e.g. the agreement of a stateful model's decisions over a signal); the original model's
@@ -140,14 +142,13 @@ export async function sweep(
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
     ...(options.backend ? { backend: options.backend } : {}),
   };
-  const value = (e: Evaluation) =>
-    metric === "accuracy" ? e.accuracy! : metric === "agreement" ? e.agreement! : e.snrDb!;
   const score = options.score ?? (async (m: Uint8Array) =>
-    value(
+    metricValue(
       await evaluateModel(m, data, {
         ...batch,
         ...(metric === "accuracy" ? {} : { reference: model }),
       }),
+      metric as DataMetric,
     ));
   const baseline = metric === "accuracy" || metric === "custom"
     ? await score(model)
