@@ -11,7 +11,7 @@ import { compressModel } from "../encoder/compress_model.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
 import { evaluateModel } from "../runtime/evaluate.ts";
 import { readSafetensors } from "../model/safetensors.ts";
-import type { SweepPoint } from "../runtime/sweep.ts";
+import { pointRules, type SweepPoint } from "../runtime/sweep.ts";
 
 const record = JSON.parse(await Deno.readTextFile(Deno.args[0]!));
 const best: SweepPoint = record.best;
@@ -28,10 +28,12 @@ for (const fraction of [0, 0.3, 0.5, 0.7]) {
   });
   const pruned = joinModel("onnx", split.skeleton, tensors);
   for (const lambda of [best.lambdaScale, 0]) {
-    const rules = Object.entries(best.tensorQps).map(([pattern, qp]) => ({
-      pattern,
-      mode: { qp, lambdaScale: lambda && (best.tensorLambdas[pattern] ?? lambda) },
-    }));
+    // At λ = 0 every tensor's λ is 0 too (nearest, or the trellis without rates).
+    const rules = pointRules({
+      ...best,
+      lambdaScale: lambda,
+      tensorLambdas: lambda ? best.tensorLambdas : {},
+    });
     const { bytes } = await compressModel(pruned, "onnx", {
       qp: best.qp,
       lambdaScale: lambda,
