@@ -6,10 +6,10 @@
 //   half and confirms on the other half; the grid sweep searches and judges on all of them.
 // - ViT: 4 layers, width 96, trained by bench/train_vit.py (Fashion-MNIST, 10,000 test images), with
 //   and without DC-v1 importances (`--importance data`); skipped if .cache/vit_fmnist.onnx is missing.
-// - IS-Net (44 M weights, bench/fetch_isnet.ts): output SNR ≥ 20 dB of the mask on 4 synthetic
-//   1024 × 1024 scenes (made here: one disk on a plain background), a coarser ladder and a
-//   14-minute budget; skipped if
-//   .cache/isnet_fp16.onnx is missing.
+// - IS-Net (44 M weights, bench/fetch_isnet.ts): output SNR ≥ 20 dB of the mask on six real
+//   photographs (bench/isnet_images.py: scikit-image's public-domain samples, 1024 × 1024), searched
+//   on three and confirmed on the other three, with a coarser ladder and a 14-minute budget;
+//   skipped if .cache/isnet_fp16.onnx or .cache/isnet_images.safetensors is missing.
 //
 // Every file is checked again through `evaluateModel()` on the held-out data.
 // Run: npx deno run -A bench/sweep_bench.ts [--models lenet300,lenet5,vit,isnet] [--grid] [--write]
@@ -132,38 +132,6 @@ async function grid(name: string, model: Uint8Array, data: readonly ModelTensor[
   }
 }
 
-/**
- * Four 1024 × 1024 scenes: a saturated disk (red, green, blue, red) on a dim grey gradient, so that
- * the mask has a clear foreground (busier synthetic scenes gave masks near zero, whose SNR means
- * nothing: the default-qp file measured −4 to 15 dB on them, 33–41 dB on these).
- */
-function scenes(count: number): ModelTensor[] {
-  const size = 1024;
-  const x = new Float32Array(count * 3 * size * size);
-  for (let n = 0; n < count; n++) {
-    const cx = 380 + 90 * n;
-    const cy = 600 - 70 * n;
-    const r = 300 - 25 * n;
-    for (let y = 0; y < size; y++) {
-      for (let xx = 0; xx < size; xx++) {
-        const inside = Math.hypot(xx - cx, y - cy) < r;
-        for (let c = 0; c < 3; c++) {
-          // Normalised values, as the model's package feeds them.
-          x[((n * 3 + c) * size + y) * size + xx] = inside
-            ? (c === n % 3 ? 1.5 : -1)
-            : 0.2 * (xx / size);
-        }
-      }
-    }
-  }
-  return [{
-    name: "input",
-    dtype: "F32",
-    shape: [count, 3, size, size],
-    data: new Uint8Array(x.buffer),
-  }];
-}
-
 async function main(): Promise<void> {
   const args = parseArgs({
     args: Deno.args,
@@ -202,9 +170,12 @@ async function main(): Promise<void> {
   }
   if (want.has("isnet")) {
     const onnx = new URL("isnet_fp16.onnx", cache);
-    if (!(await exists(onnx))) console.error("isnet: run bench/fetch_isnet.ts first; skipped");
-    else {
-      await planned("isnet", await Deno.readFile(onnx), scenes(4), {
+    const images = new URL("isnet_images.safetensors", cache);
+    if (!(await exists(onnx)) || !(await exists(images))) {
+      console.error("isnet: run bench/fetch_isnet.ts and bench/isnet_images.py first; skipped");
+    } else {
+      const data = readSafetensors(await Deno.readFile(images)).tensors;
+      await planned("isnet", await Deno.readFile(onnx), data, {
         metric: "snr",
         minSnrDb: 20,
         batchSize: 1,

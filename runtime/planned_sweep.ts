@@ -15,7 +15,7 @@
  *    stopping as soon as it can no longer end within tolerance.
  * 5. The smallest candidate within tolerance on the search data (with a margin of half a standard
  *    error of its difference to the original) is confirmed on the held-out data; if it fails, the
- *    next larger candidate within tolerance is tried, at most three in all.
+ *    largest, then a bisection between them, at most five held-out runs in all.
  *
  * @module
  */
@@ -56,6 +56,8 @@ export interface PlannedSweepOptions extends SweepTolerance {
   readonly compress?: CompressOptions;
   /** Stop searching after this many seconds, keeping the best candidate so far. */
   readonly budgetSeconds?: number;
+  /** Held-out evaluations at most, to pick the smallest confirmed candidate (default 5). */
+  readonly maxConfirmations?: number;
   /** Samples per inference call. */
   readonly batchSize?: number;
   /** Progress lines, with an estimate of the time left. */
@@ -556,22 +558,38 @@ export async function plannedSweep(
     }
   }
 
-  // 5. Confirmation on the held-out data, smallest candidates first.
-  let best: PlannedCandidate | null = null;
+  // 5. Confirmation on the held-out data: the smallest candidate within tolerance first; if it
+  // fails, the largest, then a bisection between the largest failure and the smallest success
+  // (size and damage grow together), at most `maxConfirmations` held-out runs in all.
   const within = candidates.filter((c) => c.ok).sort((a, b) => a.bytes - b.bytes);
-  for (const c of within.slice(0, 3)) {
+  const confirm = async (i: number) => {
+    const c = within[i]!;
     const decoded = (await decompressModel(files.get(c)!, { format: "onnx" })).bytes;
     const h = await score(decoded, holdout);
     work.holdoutEvaluations++;
     const confirmed = { ...c, holdout: h.value };
     candidates[candidates.indexOf(c)] = confirmed;
     files.set(confirmed, files.get(c)!);
+    within[i] = confirmed;
     say(`confirming ${c.bytes} B on held-out data: ${metric} ${h.value.toFixed(4)}`);
-    if (h.value >= threshold(holdout)) {
-      best = confirmed;
-      break;
+    return h.value >= threshold(holdout);
+  };
+  let passed = -1; // smallest index known to pass
+  let failed = -1; // largest index known to fail
+  const maxConfirmations = options.maxConfirmations ?? 5;
+  if (within.length > 0) {
+    if (await confirm(0)) passed = 0;
+    else if (within.length > 1) {
+      failed = 0;
+      if (await confirm(within.length - 1)) passed = within.length - 1;
+    }
+    while (passed > failed + 1 && work.holdoutEvaluations < maxConfirmations) {
+      const mid = (passed + failed) >> 1;
+      if (await confirm(mid)) passed = mid;
+      else failed = mid;
     }
   }
+  const best = passed >= 0 ? within[passed]! : null;
   return {
     metric,
     baseline,
