@@ -37,7 +37,7 @@ const USAGE = `Usage:
       --qp N              qp of weights (default -38)      --step X      step size instead of --qp
       --qp-density D      0..7 (default 2)                 --nonweight-qp N   qp of 1-D tensors (-75)
       --dq | --no-dq      dependent quantization (on)      --lambda L    RD lambda_scale (0)
-      --scan S            scan order 0..4 (0)              --workers N   parallel encoders (cores)
+      --scan S            scan order 0..4, auto (auto)     --workers N   parallel encoders (cores)
       --rule PAT=MODE     per tensor: MODE weight|nonweight|int|raw|qp:N (first match wins)
       --importance F      safetensors of per-weight importances by tensor name (DC-v1; needs --lambda)
   deno run -A cli.ts decompress <file.nnr> -o <model.onnx|model.safetensors>
@@ -200,7 +200,9 @@ async function compress(args: string[]): Promise<number> {
         : { nonweightQp: integer("nonweight-qp", v["nonweight-qp"])! }),
       ...(v["no-dq"] ? { dq: false } : {}),
       ...(lambda === undefined ? {} : { lambdaScale: lambda }),
-      ...(v.scan === undefined ? {} : { scanOrder: integer("scan", v.scan)! }),
+      ...(v.scan === undefined
+        ? {}
+        : { scanOrder: v.scan === "auto" ? "auto" : integer("scan", v.scan)! }),
       rules: (v.rule ?? []).map(parseRule),
       ...(importance ? { importance } : {}),
       readExternal: (location) => {

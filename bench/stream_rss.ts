@@ -6,9 +6,10 @@
 //   npx deno run -A bench/stream_rss.ts [--runs 5] [--case NAME ...] [--file .cache/isnet.nnr]
 //
 // Cases: one-shot `decode()` (all tensors kept, as a caller that needs them all would) versus
-// streaming (`file.readable.pipeThrough(new DecoderStream())`, each tensor dropped once seen);
-// float32 values versus int8 levels (`output: "levels"`) versus float16 bit patterns
-// (`output: "original"`); `decode()` with 1 and 2 workers. `stream-levels-gc` is a diagnostic: it
+// streaming (`file.readable.pipeThrough(new DecoderStream())`, each tensor dropped once seen, or
+// kept: `stream-keep-*`, whose peak is compared with the output it holds); float32 values versus
+// int8 levels (`output: "levels"`) versus float16 bit patterns (`output: "original"`); 1 and 2
+// workers. `stream-levels-gc` is a diagnostic: it
 // forces a full GC after each tensor, so its peak is the decoder's working set without the
 // garbage that V8 lets pile up between collections.
 //
@@ -31,6 +32,8 @@ interface Case {
   readonly weights?: "external" | "inline";
   readonly output: NonNullable<DecodeOptions["output"]>;
   readonly workers?: number;
+  /** For `stream`: keep every tensor (as a caller that builds a model does). */
+  readonly keep?: boolean;
   /** Diagnostic: a full GC after each tensor, to separate the working set from GC lag. */
   readonly gcEach?: boolean;
 }
@@ -44,6 +47,10 @@ const CASES: readonly Case[] = [
   { name: "stream-original", mode: "stream", output: "original" },
   { name: "stream-levels", mode: "stream", output: "levels" },
   { name: "stream-levels-gc", mode: "stream", output: "levels", gcEach: true },
+  { name: "stream-keep-float32", mode: "stream", output: "float32", keep: true },
+  { name: "stream-keep-levels", mode: "stream", output: "levels", keep: true },
+  { name: "stream-float32-2workers", mode: "stream", output: "float32", workers: 2 },
+  { name: "stream-levels-2workers", mode: "stream", output: "levels", workers: 2 },
   { name: "load-external", mode: "load", output: "float32", weights: "external" },
   { name: "load-inline", mode: "load", output: "float32", weights: "inline" },
 ];
@@ -54,6 +61,8 @@ interface Run {
   readonly fileBytes: number;
   readonly tensors: number;
   readonly weights: number;
+  /** Bytes of the decoded tensors, MB. */
+  readonly outputMB: number;
   readonly seconds: number;
   /** Million weights per second. */
   readonly mWeightsPerS: number;
@@ -111,6 +120,7 @@ async function measure(c: Case, path: string): Promise<Run> {
   const started = performance.now();
   let tensors = 0;
   let weights = 0;
+  let outputBytes = 0;
   if (c.mode === "oneshot") {
     // The one-shot caller has the file in memory first, as `decode(bytes)` requires.
     const bytes = new Uint8Array(fileBytes);
@@ -124,7 +134,10 @@ async function measure(c: Case, path: string): Promise<Run> {
     const result = await decode(bytes, options);
     sample();
     tensors = result.tensors.length;
-    for (const t of result.tensors) weights += t.data.length;
+    for (const t of result.tensors) {
+      weights += t.data.length;
+      outputBytes += t.data.byteLength;
+    }
   } else if (c.mode === "load") {
     // Streaming into a ready onnxruntime-web session; weights counts the elements coded.
     ort.env.wasm.numThreads = 1;
@@ -140,13 +153,19 @@ async function measure(c: Case, path: string): Promise<Run> {
     weights = 44_003_520;
     await session.release();
   } else {
-    const stream = file.readable.pipeThrough(new DecoderStream({ output: c.output }));
+    const stream = file.readable.pipeThrough(
+      new DecoderStream({ output: c.output, ...(c.workers ? { workers: c.workers } : {}) }),
+    );
+    const kept: unknown[] = [];
     for await (const t of stream) {
       tensors++;
       weights += t.data.length;
+      outputBytes += t.data.byteLength;
+      if (c.keep) kept.push(t);
       sample();
       if (c.gcEach) gc();
     }
+    if (kept.length !== (c.keep ? tensors : 0)) throw new Error("Tensors were lost");
   }
   const seconds = (performance.now() - started) / 1000;
   clearInterval(timer);
@@ -158,6 +177,7 @@ async function measure(c: Case, path: string): Promise<Run> {
     fileBytes,
     tensors,
     weights,
+    outputMB: outputBytes / MB,
     seconds,
     mWeightsPerS: weights / seconds / 1e6,
     fileMBPerS: fileBytes / seconds / MB,
@@ -261,6 +281,7 @@ if (options.child !== null) {
       fileBytes: rs[0]!.fileBytes,
       tensors: rs[0]!.tensors,
       weights: rs[0]!.weights,
+      outputMB: rs[0]!.outputMB,
       seconds: m((r) => r.seconds),
       secondsMin: Math.min(...rs.map((r) => r.seconds)),
       secondsMax: Math.max(...rs.map((r) => r.seconds)),
@@ -276,7 +297,7 @@ if (options.child !== null) {
   });
   for (const row of rows) console.log(JSON.stringify(row));
   console.error(
-    "\ncase                       s (min-max)          Mw/s   MB/s  base MB  peak+ MB (max)",
+    "\ncase                       s (min-max)          Mw/s   MB/s  base MB  peak+ MB (max)  output MB",
   );
   for (const r of rows) {
     console.error(
@@ -285,7 +306,7 @@ if (options.child !== null) {
       })`.padEnd(48) +
         `${r.mWeightsPerS.toFixed(2).padStart(6)} ${r.fileMBPerS.toFixed(2).padStart(6)} ` +
         `${r.baselineRss.toFixed(1).padStart(8)} ${r.peakAboveBaseline?.toFixed(1).padStart(9)} ` +
-        `(${r.peakAboveBaselineMax?.toFixed(1)})`,
+        `(${r.peakAboveBaselineMax?.toFixed(1)}) ${r.outputMB.toFixed(1).padStart(9)}`,
     );
   }
 }

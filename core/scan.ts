@@ -83,6 +83,42 @@ export function effectiveScanOrder(shape: readonly number[], scanOrder: number):
   return scanOrder;
 }
 
+/** Elements a block row must have at least for the encoder's default to use a block scan. */
+export const AUTO_SCAN_MIN_ROW_ELEMENTS = 16384;
+
+/**
+ * The block scan the encoder's default (`scanOrder: "auto"`) proposes, so that the data unit
+ * carries entry points for parallel and incremental decoding: the largest block size (64, 32, 16
+ * or 8 rows) that still gives the tensor at least 4 block rows, as long as a block row holds at
+ * least {@linkcode AUTO_SCAN_MIN_ROW_ELEMENTS} elements (the contexts restart at each block row:
+ * too short a row costs bits); otherwise 0. The encoder keeps it only where a trial shows it costs
+ * next to nothing (`encodeTensor()`; bench/scan_cost.ts).
+ *
+ * @param shape Tensor shape.
+ * @returns A scan order, 0..4.
+ *
+ * @example
+ * ```ts
+ * import { autoScanOrder } from "./scan.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(autoScanOrder([512, 1024, 3, 3]), 4); // 8 block rows of 64 × 9216
+ * assert.equal(autoScanOrder([100, 784]), 3); // 4 block rows of 32 × 784
+ * assert.equal(autoScanOrder([64, 64]), 0); // too small to split
+ * ```
+ */
+export function autoScanOrder(shape: readonly number[]): number {
+  if (shape.length < 2) return 0;
+  const [height, width] = matrixView(shape);
+  for (let s = 4; s >= 1; s--) {
+    const rows = 4 << s;
+    if (Math.ceil(height / rows) >= 4 && rows * width >= AUTO_SCAN_MIN_ROW_ELEMENTS) {
+      return effectiveScanOrder(shape, s);
+    }
+  }
+  return 0;
+}
+
 /**
  * Builds the scan plan of a tensor.
  *
@@ -154,4 +190,29 @@ export function scanPlan(
  */
 export function rangeResetBeforeFirstRow(plan: ScanPlan, syntax: SyntaxVariant): boolean {
   return plan.effectiveScanOrder > 0 && (syntax === "nnc1" || plan.blockRowStarts.length > 1);
+}
+
+/**
+ * The elements of block rows `[from, to)` in the tensor's row-major layout: a block row is
+ * `blockSize` matrix rows (scan 0: all of them), so the range is contiguous.
+ *
+ * @param plan The scan plan.
+ * @param from First block row.
+ * @param to One past the last block row.
+ * @returns `[start, end)`.
+ *
+ * @example
+ * ```ts
+ * import { blockRowElements, scanPlan } from "./scan.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(blockRowElements(scanPlan([20, 3], 1, false), 1, 3), [24, 60]);
+ * ```
+ */
+export function blockRowElements(plan: ScanPlan, from: number, to: number): [number, number] {
+  const bh = plan.blockSize === 0 ? plan.height : plan.blockSize;
+  return [
+    Math.min(plan.height, from * bh) * plan.width,
+    Math.min(plan.height, to * bh) * plan.width,
+  ];
 }

@@ -1,10 +1,9 @@
-// Worker side of decode({ workers }): decodes one data unit per message and sends the tensor
-// back, transferring its arrays.
+// Worker side of decoding with workers: decodes block rows of a data unit per message, into the
+// shared output array or into one of its own that is transferred back.
 import { answerJobs } from "../core/worker_pool.ts";
-import { type DataUnitJob, decodeDataUnit } from "./nnr_file.ts";
+import { decodeRows } from "./decode_stream.ts";
 
-answerJobs((job: DataUnitJob) => decodeDataUnit(job), (result) => {
-  const buffers = new Set<ArrayBuffer>([result.levels.buffer]);
-  if (result.values) buffers.add(result.values.buffer);
-  return [...buffers];
-});
+answerJobs(
+  decodeRows,
+  (result) => result.data && result.data.buffer instanceof ArrayBuffer ? [result.data.buffer] : [],
+);

@@ -2,8 +2,22 @@
 import { DecodeError } from "../core/errors.ts";
 import { nnrUnitSize } from "./nnr_units.ts";
 
+/** What a {@linkcode UnitSplitter} hands its units to. */
+export interface UnitHandler {
+  /** A whole unit and its file offset. */
+  unit(unit: Uint8Array, offset: number): void;
+  /**
+   * A unit that a chunk did not complete, while it arrives: its buffer, of the unit's full size,
+   * filled up to `filled`; called after each chunk until the unit is whole, when `unit()` gets
+   * the same buffer.
+   */
+  partial?(buffer: Uint8Array, filled: number, offset: number): void;
+}
+
 /** Buffers chunks until a whole unit is there; each unit's size is checked before buffering. */
 export class UnitSplitter {
+  /** The large unit being received, if handed out while it arrives. */
+  #open: { buffer: Uint8Array; filled: number; offset: number } | null = null;
   // Received chunks not yet part of a unit: pending[head..] (an index, not shift(), so that a
   // stream of one-byte chunks stays linear).
   #pending: Uint8Array[] = [];
@@ -14,24 +28,49 @@ export class UnitSplitter {
 
   constructor(readonly maxUnitBytes: number) {}
 
-  /** Adds a chunk and hands each unit it completes to `onUnit`, with the unit's file offset. */
-  push(chunk: Uint8Array, onUnit: (unit: Uint8Array, offset: number) => void): void {
+  /** Adds a chunk and hands each unit it completes (or, while it arrives, a large one) on. */
+  push(chunk: Uint8Array, handler: UnitHandler): void {
+    const open = this.#open;
+    if (open) {
+      const part = Math.min(chunk.length, open.buffer.length - open.filled);
+      open.buffer.set(chunk.subarray(0, part), open.filled);
+      open.filled += part;
+      if (open.filled < open.buffer.length) {
+        handler.partial!(open.buffer, open.filled, open.offset);
+        return;
+      }
+      this.#open = null;
+      this.position += open.buffer.length;
+      handler.unit(open.buffer, open.offset);
+      chunk = chunk.subarray(part);
+    }
     if (chunk.length === 0) return;
     this.#pending.push(chunk);
     this.#bytes += chunk.length;
     while (this.#bytes >= 2) {
       const size = this.#peekSize();
-      if (size === null || size > this.#bytes) return;
+      if (size === null) return;
+      if (size > this.#bytes) {
+        if (handler.partial) {
+          // From here on chunks are copied straight into the unit's buffer.
+          const buffer = new Uint8Array(size);
+          const filled = this.#bytes;
+          this.#copy(buffer, filled, true);
+          this.#open = { buffer, filled, offset: this.position };
+          handler.partial(buffer, filled, this.position);
+        }
+        return;
+      }
       const offset = this.position;
       const unit = this.#take(size);
       this.position += size;
-      onUnit(unit, offset);
+      handler.unit(unit, offset);
     }
   }
 
   /** Ends the stream: throws if it stopped inside a unit. */
   end(): void {
-    if (this.#bytes > 0) {
+    if (this.#bytes > 0 || this.#open) {
       throw new DecodeError("truncated", "NNR file ends inside a unit", this.position);
     }
   }

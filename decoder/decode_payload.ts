@@ -14,7 +14,13 @@ import {
 } from "../core/context_model.ts";
 import { DQ_NEXT_STATE, dqReconstructionIndex } from "../core/dependent_quantization.ts";
 import { DecodeError } from "../core/errors.ts";
-import { matrixView, rangeResetBeforeFirstRow, type ScanPlan, scanPlan } from "../core/scan.ts";
+import {
+  blockRowElements,
+  matrixView,
+  rangeResetBeforeFirstRow,
+  type ScanPlan,
+  scanPlan,
+} from "../core/scan.ts";
 import { stepSize } from "../core/step_size.ts";
 import {
   type ContextLayout,
@@ -167,38 +173,24 @@ export function decodePayload(
   limits: DecodeLimits = {},
   options: DecodePayloadOptions = {},
 ): DecodedPayload {
-  const n = validatePayloadParams(params, limits, data.length);
-  const plan = scanPlan(params.shape, params.scanOrder, false);
-  const dec = new BinDecoder(data);
-  const head = readPayloadHead(dec, params, plan);
+  const rows = new BlockRowDecoder(data, params, { limits });
   // Without DQ the coded levels are the levels; with DQ, unless asked for, the coded level is
   // written and then overwritten by the level in the same array (each is read only once).
-  const levels = new Int32Array(n);
+  const levels = new Int32Array(rows.elements);
   const keepCoded = options.codedLevels !== false && params.dqFlag === 1;
-  const coded = keepCoded ? new Int32Array(n) : levels;
-  const entryPoints: EntryPoint[] = [];
-  const blockRows = plan.blockRowStarts.length;
-  let state = 0;
-  let lastP = dec.bitPosition();
-  for (let br = 0; br < blockRows; br++) {
-    if (br > 0) {
-      head.ctx.reset();
-      dec.range = 256;
-      const p = dec.bitPosition();
-      entryPoints.push({ bitOffsetDelta: p - lastP, value8: dec.value >> 7, dqState: state });
-      lastP = p;
-    }
-    state = decodeBlockRowLevels(dec, head, params, plan, br, state, coded, levels, 0);
+  const coded = keepCoded ? new Int32Array(rows.elements) : levels;
+  while (rows.nextRow < rows.blockRows) {
+    const [start, end] = rows.nextElements();
+    rows.decodeNext(coded.subarray(start, end), levels.subarray(start, end));
   }
-  finishPayload(dec);
   return {
-    qp: head.qp,
-    step: head.step,
+    qp: rows.qp,
+    step: rows.step,
     levels,
     codedLevels: options.codedLevels === false ? null : keepCoded ? coded : levels,
-    recon: options.reconstruct === false ? null : reconstruct(levels, head.step),
-    bytesConsumed: dec.finish(),
-    entryPoints,
+    recon: options.reconstruct === false ? null : reconstruct(levels, rows.step),
+    bytesConsumed: rows.finish(),
+    entryPoints: rows.entryPoints,
   };
 }
 
@@ -252,36 +244,269 @@ export function decodeBlockRow(
   j: number,
   limits: DecodeLimits = {},
 ): DecodedBlockRow {
-  validatePayloadParams(params, limits, data.length);
-  const plan = scanPlan(params.shape, params.scanOrder, false);
-  const blockRows = plan.blockRowStarts.length;
-  if (!Number.isInteger(j) || j < 0 || j >= blockRows) {
-    throw new RangeError(`Block row ${j} is not in 0..${blockRows - 1}`);
-  }
-  if (entryPoints.length !== blockRows - 1) {
-    throw new DecodeError(
-      "corrupt",
-      `Payload has ${blockRows} block rows but ${entryPoints.length} entry points`,
-      0,
-    );
-  }
-  const dec = new BinDecoder(data);
-  const head = readPayloadHead(dec, params, plan);
-  let state = 0;
-  if (j > 0) {
-    let p = dec.bitPosition();
-    for (let i = 0; i < j; i++) p += entryPoints[i]!.bitOffsetDelta;
-    const entry = entryPoints[j - 1]!;
-    dec.seek(p, entry.value8);
-    state = entry.dqState;
-  }
-  const bh = plan.blockSize === 0 ? plan.height : plan.blockSize;
-  const firstRow = j * bh;
-  const rows = Math.min(plan.height, firstRow + bh) - firstRow;
+  const rows = new BlockRowDecoder(data, params, { limits, entryPoints, from: j });
+  const [start, end] = rows.nextElements();
   // As in decodePayload: with DQ each coded level is overwritten by its level in one array.
-  const levels = new Int32Array(rows * plan.width);
-  decodeBlockRowLevels(dec, head, params, plan, j, state, levels, levels, firstRow * plan.width);
-  return { firstRow, rows, levels, recon: reconstruct(levels, head.step) };
+  const levels = new Int32Array(end - start);
+  rows.decodeNext(levels, levels);
+  const width = rows.plan.width;
+  return {
+    firstRow: start / Math.max(1, width),
+    rows: (end - start) / Math.max(1, width),
+    levels,
+    recon: reconstruct(levels, rows.step),
+  };
+}
+
+/** Options of {@linkcode BlockRowDecoder}. */
+export interface BlockRowDecoderOptions {
+  /** Size limits. */
+  readonly limits?: DecodeLimits;
+  /**
+   * The signalled entry points (from the NDU header): needed to start past block row 0, and
+   * checked against those the decoding derives at every block row it crosses.
+   */
+  readonly entryPoints?: readonly EntryPoint[];
+  /** The first block row to decode (default 0); past 0 the decoder starts at its entry point. */
+  readonly from?: number;
+}
+
+/**
+ * Decodes a payload one block row at a time, from its start or from a block row's entry point
+ * (CODING.md 6.1 and 6.4): the building block of whole-payload decoding, of decoding block rows
+ * in parallel and of decoding as bytes arrive. Block row j of a tensor is the contiguous element
+ * range {@linkcode BlockRowDecoder.rowElements}(j) of its row-major layout (scan 0: one block
+ * row, the whole tensor).
+ *
+ * `data` may be a buffer that is still being filled: the head needs
+ * {@linkcode BlockRowDecoder.headBytes} bytes, and block row j its
+ * {@linkcode BlockRowDecoder.bytesBefore}(j + 1) bytes.
+ *
+ * @example Rows 2.. of a block-scanned payload from their entry point
+ * ```ts
+ * import { BlockRowDecoder, decodePayload } from "./decode_payload.ts";
+ * import { encodePayload } from "../encoder/encode_payload.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const params = {
+ *   shape: [40, 12], payloadType: "float", dqFlag: 1, numGtxFlags: 11, scanOrder: 1,
+ *   qpDensity: 2, mpsQp: 0, syntax: "nnc1", profileIdc: 0,
+ * } as const;
+ * const k = Int32Array.from({ length: 480 }, (_, i) => (i * 7) % 11 - 5);
+ * const { bytes } = encodePayload(k, { ...params, qp: -30, valuesAreCodedLevels: true });
+ * const whole = decodePayload(bytes, params);
+ * const rows = new BlockRowDecoder(bytes, params, { entryPoints: whole.entryPoints, from: 2 });
+ * const levels = new Int32Array(480);
+ * while (rows.nextRow < rows.blockRows) {
+ *   const [start, end] = rows.nextElements();
+ *   rows.decodeNext(levels.subarray(start, end), levels.subarray(start, end));
+ * }
+ * rows.finish();
+ * assert.deepEqual(levels.subarray(16 * 12), whole.levels.subarray(16 * 12));
+ * ```
+ */
+export class BlockRowDecoder {
+  /** The scan geometry. */
+  readonly plan: ScanPlan;
+  /** Number of elements. */
+  readonly elements: number;
+  /** Number of block rows. */
+  readonly blockRows: number;
+  /** The signalled qp (float payloads), else null. */
+  readonly qp: number | null;
+  /** The float32 step size (float payloads), else null. */
+  readonly step: number | null;
+  /** Entry points derived so far (of the block rows this decoder crossed into). */
+  readonly entryPoints: EntryPoint[] = [];
+  readonly #params: PayloadParams;
+  readonly #dec: BinDecoder;
+  readonly #head: PayloadHead;
+  readonly #signalled: readonly EntryPoint[] | undefined;
+  /** Bit position of each block row's start, where known (from the head and entry points). */
+  readonly #starts: number[];
+  #next: number;
+  /** The next matrix row to decode. */
+  #row: number;
+  #state = 0;
+  #previous = 0;
+
+  /**
+   * Decodes the payload head and, for `from` > 0, moves to that block row's entry point.
+   *
+   * @param data The payload (its first {@linkcode BlockRowDecoder.headBytes} bytes at least).
+   * @param params How it was coded.
+   * @param options Limits, signalled entry points, first block row.
+   * @throws {DecodeError} If the parameters, head or entry points are corrupt.
+   * @throws {RangeError} If `from` is not a block row.
+   */
+  constructor(data: Uint8Array, params: PayloadParams, options: BlockRowDecoderOptions = {}) {
+    this.elements = validatePayloadParams(params, options.limits, data.length);
+    this.#params = params;
+    this.plan = scanPlan(params.shape, params.scanOrder, false);
+    this.blockRows = this.plan.blockRowStarts.length;
+    const from = options.from ?? 0;
+    if (!Number.isInteger(from) || from < 0 || from >= this.blockRows) {
+      throw new RangeError(`Block row ${from} is not in 0..${this.blockRows - 1}`);
+    }
+    const signalled = options.entryPoints;
+    if (signalled && signalled.length !== this.blockRows - 1) {
+      throw new DecodeError(
+        "corrupt",
+        `Payload has ${this.blockRows} block rows but ${signalled.length} entry points`,
+        0,
+      );
+    }
+    if (from > 0 && !signalled) {
+      throw new RangeError("Starting past block row 0 needs entry points");
+    }
+    this.#signalled = signalled;
+    this.#dec = new BinDecoder(data);
+    this.#head = readPayloadHead(this.#dec, params, this.plan);
+    this.qp = this.#head.qp;
+    this.step = this.#head.step;
+    this.#starts = [this.#dec.bitPosition()];
+    if (signalled) {
+      for (const e of signalled) this.#starts.push(this.#starts.at(-1)! + e.bitOffsetDelta);
+    }
+    this.#next = from;
+    this.#row = this.rowElements(from)[0] / Math.max(1, this.plan.width);
+    if (from > 0) {
+      const entry = signalled![from - 1]!;
+      this.#dec.seek(this.#starts[from]!, entry.value8);
+      this.#state = entry.dqState;
+    }
+  }
+
+  /**
+   * An upper bound on the bytes the head of a payload reads, from its parameters alone: the qp
+   * offset, the row-skip flags, then per context an eco flag and its 3-bit set, a context-coded
+   * bin shifting at most 8 bits.
+   *
+   * @param params How the payload was coded.
+   * @returns The bytes to have before constructing a decoder.
+   */
+  static headBytes(params: PayloadParams): number {
+    const [height] = matrixView(params.shape);
+    const layout = contextLayout(params.numGtxFlags, params.dqFlag === 1, params.syntax);
+    const bits = 16 + (params.payloadType === "float" ? 6 + params.qpDensity : 0) +
+      (params.syntax === "nnc2" ? 1 + 8 * height : 0) + 11 * layout.total;
+    return Math.ceil(bits / 8) + OVERRUN_SLACK + 1;
+  }
+
+  /**
+   * The bytes of the payload that decoding up to the start of block row `j` reads (the whole
+   * payload for `j` = {@linkcode BlockRowDecoder.blockRows}); needs the signalled entry points.
+   *
+   * @param j A block row, 1..blockRows.
+   * @returns A byte count.
+   */
+  bytesBefore(j: number): number {
+    if (j >= this.blockRows || !this.#signalled) return this.#dec.end - this.#dec.start;
+    // At bit position P = 8·pos − 8 + B with B ≥ −8 (CODING.md 1.8) it has read ≤ P / 8 + 2 bytes.
+    return Math.min(this.#dec.end - this.#dec.start, (this.#starts[j]! >> 3) + 3);
+  }
+
+  /**
+   * The element range of block row `j` in the tensor's row-major layout.
+   *
+   * @param j A block row.
+   * @returns `[start, end)`.
+   */
+  rowElements(j: number): [number, number] {
+    return blockRowElements(this.plan, j, j + 1);
+  }
+
+  /** The block row being decoded next (`blockRows` once all are). */
+  get nextRow(): number {
+    return this.#next;
+  }
+
+  /**
+   * The elements {@linkcode BlockRowDecoder.decodeNext} decodes next: the rest of the current
+   * block row; in scan 0, whose one block row is the whole tensor, only as many matrix rows as
+   * fit in `maxElements` (at least one).
+   *
+   * @param maxElements Most elements wanted (scan 0).
+   * @returns `[start, end)` in the tensor's row-major layout.
+   */
+  nextElements(maxElements = Infinity): [number, number] {
+    const { width, height } = this.plan;
+    const [, blockEnd] = this.rowElements(this.#next);
+    const rows = this.plan.blockSize === 0 ? Math.max(1, Math.floor(maxElements / width)) : height;
+    return [this.#row * width, Math.min(blockEnd, (this.#row + rows) * width)];
+  }
+
+  /**
+   * Decodes the elements {@linkcode BlockRowDecoder.nextElements}`(maxElements)` names into
+   * `coded` (coded levels) and `levels` (reconstruction indices; with DQ may be the same array as
+   * `coded`, without DQ it is not written), both of that length.
+   *
+   * @param coded Receives the coded levels.
+   * @param levels Receives the levels (with DQ).
+   * @param maxElements Most elements to decode (scan 0).
+   * @throws {DecodeError} If the payload is corrupt or an entry point does not match.
+   */
+  decodeNext(coded: Int32Array, levels: Int32Array, maxElements = Infinity): void {
+    if (this.#next >= this.blockRows) throw new RangeError("Every block row is decoded");
+    const [start, end] = this.nextElements(maxElements);
+    const width = this.plan.width;
+    const after = decodeRowLevels(
+      this.#dec,
+      this.#head,
+      this.#params,
+      this.plan,
+      this.#row,
+      end / width,
+      { state: this.#state, previous: this.#previous },
+      coded,
+      levels,
+      start,
+    );
+    this.#state = after.state;
+    this.#previous = after.previous;
+    this.#row = end / width;
+    if (end < this.rowElements(this.#next)[1]) return;
+    // The block row is complete: the neighbour restarts, and the next block row is entered.
+    this.#previous = 0;
+    this.#next++;
+    if (this.#next < this.blockRows) this.#cross(this.#next);
+  }
+
+  /**
+   * After the last block row: checks the terminating bin and stop bit.
+   *
+   * @returns Bytes consumed.
+   * @throws {DecodeError} If the payload does not end there.
+   */
+  finish(): number {
+    if (this.#next !== this.blockRows) throw new RangeError("Block rows remain to be decoded");
+    finishPayload(this.#dec);
+    return this.#dec.finish();
+  }
+
+  /**
+   * The transition into block row `j` (CODING.md 6.1 step 6): contexts reset, range 256; the
+   * entry point it derives is recorded and checked against the signalled one.
+   */
+  #cross(j: number): void {
+    this.#head.ctx.reset();
+    this.#dec.range = 256;
+    const p = this.#dec.bitPosition();
+    const entry = {
+      bitOffsetDelta: p - (this.#starts[j - 1] ?? p),
+      value8: this.#dec.value >> 7,
+      dqState: this.#state,
+    };
+    this.#starts[j] ??= p;
+    this.entryPoints.push(entry);
+    const s = this.#signalled?.[j - 1];
+    if (
+      s && (s.bitOffsetDelta !== entry.bitOffsetDelta || s.value8 !== entry.value8 ||
+        s.dqState !== entry.dqState || this.#starts[j] !== p)
+    ) {
+      throw new DecodeError("corrupt", `Entry point of block row ${j} does not match`, 0);
+    }
+  }
 }
 
 /** What precedes the levels: the qp, the row-skip flags and the estimator sets. */
@@ -335,43 +560,45 @@ function readPayloadHead(dec: BinDecoder, params: PayloadParams, plan: ScanPlan)
 }
 
 /**
- * Decodes the levels of block row `br` (the whole tensor for scan 0), starting with DQ state
- * `state`, into `coded` (and the reconstruction indices into `levels` with DQ); element i of the
- * tensor goes to index i − `base`. Returns the DQ state after the block row.
+ * Decodes the levels of matrix rows `[r0, r1)`: a whole block row, or (scan 0) any rows of the one
+ * block row, starting with DQ state `state` and neighbour `previous`, into `coded` (and the
+ * reconstruction indices into `levels` with DQ); element i of the tensor goes to index i − `base`.
+ * Returns the DQ state and the neighbour after them.
  */
-function decodeBlockRowLevels(
+function decodeRowLevels(
   dec: BinDecoder,
   head: PayloadHead,
   params: PayloadParams,
   plan: ScanPlan,
-  br: number,
-  state: number,
+  r0: number,
+  r1: number,
+  start: { state: number; previous: number },
   coded: Int32Array,
   levels: Int32Array,
   base: number,
-): number {
-  const { height, width, blockSize } = plan;
+): { state: number; previous: number } {
+  const { width, blockSize } = plan;
   const bw = blockSize === 0 ? width : blockSize;
-  const bh = blockSize === 0 ? height : blockSize;
   const run = runContexts(head.layout);
   const dq = params.dqFlag === 1 ? levels : null;
-  let previous = 0;
-  const r0 = br * bh;
-  const r1 = Math.min(height, r0 + bh);
+  let { state, previous } = start;
   for (let c0 = 0; c0 < width; c0 += bw) {
     const c1 = Math.min(width, c0 + bw);
     for (let r = r0; r < r1; r++) {
+      const from = r * width + c0 - base;
       if (head.rowSkip !== null && head.rowSkip[r]) {
-        // A skipped segment advances DQ W times and keeps the neighbour (CODING.md 6.3).
+        // A skipped segment is zeros; it advances DQ W times and keeps the neighbour (CODING.md
+        // 6.3).
+        coded.fill(0, from, from + c1 - c0);
+        if (dq) dq.fill(0, from, from + c1 - c0);
         for (let i = 0; i < width; i++) state = DQ_NEXT_STATE[2 * state]!;
         continue;
       }
-      const from = r * width + c0 - base;
       state = decodeSegment(dec, head, run, coded, dq, from, from + c1 - c0, previous, state);
       previous = coded[from + c1 - c0 - 1]!;
     }
   }
-  return state;
+  return { state, previous };
 }
 
 /** Checks the terminating bin after the last level. */

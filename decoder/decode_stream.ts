@@ -7,16 +7,28 @@
  */
 import type { Dtype } from "../core/model_tensor.ts";
 import { DecodeError } from "../core/errors.ts";
+import { crc32Combine } from "../core/crc32.ts";
+import { blockRowElements, scanPlan } from "../core/scan.ts";
 import { fromFloat32, fromInt32 } from "../model/dtypes.ts";
 import { UnitSplitter } from "./_unit_splitter.ts";
+import { validatePayloadParams } from "./decode_payload.ts";
 import {
   type DataUnitJob,
-  decodeDataUnit,
   type DecodedTensor,
   type NnrFileLimits,
   type NnrHeader,
   NnrUnitReader,
 } from "./nnr_file.ts";
+import { readNnrUnit } from "./nnr_units.ts";
+import {
+  type SinkArray,
+  type SinkKind,
+  sinkKind,
+  TensorSink,
+  UnitDecoder,
+  unitEntryPoints,
+  unitParams,
+} from "./unit_decoder.ts";
 import { HAS_WEB_WORKERS, WorkerPool } from "../core/worker_pool.ts";
 
 /**
@@ -36,6 +48,11 @@ export interface DecodeOptions {
   readonly output?: TensorOutput;
   /** Limits for untrusted input; `maxUnitBytes` (default 1 GiB) bounds what is buffered. */
   readonly limits?: NnrFileLimits & { readonly maxUnitBytes?: number };
+  /**
+   * Decode in this many Web Workers where the runtime has them (default 1: this thread, as the
+   * bytes arrive). Large block-scanned tensors are split between the workers by block rows.
+   */
+  readonly workers?: number;
 }
 
 /** A decoded tensor as the stream delivers it. */
@@ -50,13 +67,11 @@ export interface StreamTensor {
   readonly slot?: number;
   /** Step size of float tensors (multiply levels by it), null for integer tensors. */
   readonly step: number | null;
-  /** The values, per {@linkcode TensorOutput}. */
-  readonly data:
-    | Float32Array<ArrayBuffer>
-    | Int8Array<ArrayBuffer>
-    | Int16Array<ArrayBuffer>
-    | Int32Array<ArrayBuffer>
-    | Uint16Array<ArrayBuffer>;
+  /**
+   * The values, per {@linkcode TensorOutput} (backed by a `SharedArrayBuffer` when decoded by
+   * workers that share memory).
+   */
+  readonly data: SinkArray;
 }
 
 /**
@@ -105,9 +120,9 @@ export function toStreamTensor(t: DecodedTensor, output: TensorOutput): StreamTe
  * A decoded tensor's element bytes in its model dtype (little-endian), as they go back into a
  * model file: float values rounded to the dtype (float16, bfloat16, …), integers converted.
  *
- * @param t A tensor delivered as `"float32"` output.
- * @returns The bytes.
- * @throws {TypeError} For levels or 16-bit patterns (the other output forms).
+ * @param t A tensor delivered as `"float32"` or `"original"` output.
+ * @returns The bytes (a view of a 16-bit tensor's patterns).
+ * @throws {TypeError} For levels.
  *
  * @example
  * ```ts
@@ -118,13 +133,16 @@ export function toStreamTensor(t: DecodedTensor, output: TensorOutput): StreamTe
  * assert.deepEqual(modelBytes(t), Uint8Array.of(255, 2));
  * ```
  */
-export function modelBytes(t: StreamTensor): Uint8Array<ArrayBuffer> {
+export function modelBytes(t: StreamTensor): Uint8Array {
   if (t.data instanceof Float32Array) return fromFloat32(t.data, t.dtype);
   if (t.data instanceof Int32Array) return fromInt32(t.data, t.dtype);
+  if (t.data instanceof Uint16Array && (t.dtype === "F16" || t.dtype === "BF16")) {
+    return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  }
   throw new TypeError(`Tensor "${t.name}": ${t.data.constructor.name} is not a model's values`);
 }
 
-function smallestInts(levels: Int32Array<ArrayBuffer>) {
+function smallestInts(levels: Int32Array): SinkArray {
   let min = 0;
   let max = 0;
   for (let i = 0; i < levels.length; i++) {
@@ -137,11 +155,292 @@ function smallestInts(levels: Int32Array<ArrayBuffer>) {
   return levels;
 }
 
+/** A job for a decode worker: block rows `[from, to)` of a data unit. */
+export interface RowsJob {
+  /** The data unit (its payload a copy of its own, or shared). */
+  readonly job: DataUnitJob;
+  /** What the elements are written as. */
+  readonly kind: SinkKind;
+  /** First block row. */
+  readonly from: number;
+  /** One past the last block row. */
+  readonly to: number;
+  /** The whole tensor's output array, shared between the workers, if the runtime can share. */
+  readonly buffer?: SharedArrayBuffer;
+}
+
+/** What a decode worker sends back. */
+export interface RowsResult {
+  /** CRC-32 of the rows' levels. */
+  readonly crc: number;
+  /** The payload's qp and step. */
+  readonly qp: number | null;
+  readonly step: number | null;
+  /** The rows' elements, unless they went into the shared buffer. */
+  readonly data: SinkArray | null;
+}
+
 /**
- * A `TransformStream` from NNR file bytes to decoded tensors. It buffers incoming chunks only
- * until a whole unit has arrived (checking the unit's declared size against `maxUnitBytes`
- * first), decodes it synchronously and enqueues its tensor. The output does not depend on how the
- * input is chunked. {@linkcode DecoderStream.header} resolves with the file's metadata and model
+ * Decodes block rows `[from, to)` of a data unit (what a decode worker does).
+ *
+ * @param r The job.
+ * @returns The result.
+ */
+export function decodeRows(r: RowsJob): RowsResult {
+  const d = new UnitDecoder(r.job, {
+    kind: r.kind,
+    from: r.from,
+    to: r.to,
+    ...(r.buffer ? { buffer: r.buffer } : {}),
+  });
+  const { data, crc } = d.finish();
+  return { crc, qp: d.qp, step: d.step, data: r.buffer ? null : data };
+}
+
+/** Whether memory can be shared with workers (Deno; browsers only when cross-origin isolated). */
+const CAN_SHARE = typeof SharedArrayBuffer === "function" &&
+  (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+
+/** Bytes of payload handed to workers and not decoded yet before the input waits. */
+const MAX_IN_FLIGHT_BYTES = 32 * 2 ** 20;
+
+/**
+ * Block rows `[from, to)` for `parts` workers, balanced by their coded bits (the entry points
+ * give each block row's size; the last one has the rest of the payload).
+ */
+function splitRows(job: DataUnitJob, parts: number): [number, number][] {
+  const entries = unitEntryPoints(job);
+  const rows = entries.length + 1;
+  if (parts <= 1 || rows === 1) return [[0, rows]];
+  const bits = entries.map((e) => e.bitOffsetDelta);
+  bits.push(Math.max(0, 8 * job.payload.length - bits.reduce((a, b) => a + b, 0)));
+  const total = bits.reduce((a, b) => a + b, 0);
+  const ranges: [number, number][] = [];
+  let from = 0;
+  let sum = 0;
+  for (let j = 0; j < rows; j++) {
+    sum += bits[j]!;
+    const left = rows - j - 1;
+    const wanted = parts - ranges.length - 1;
+    if (wanted > 0 && left >= wanted && sum >= (total * (ranges.length + 1)) / parts) {
+      ranges.push([from, j + 1]);
+      from = j + 1;
+    }
+  }
+  ranges.push([from, rows]);
+  return ranges;
+}
+
+/**
+ * The decoding behind {@linkcode DecoderStream}: units are cut from the byte stream; in this
+ * thread a large data unit is decoded block row by block row as its bytes arrive; with workers
+ * each data unit is decoded in parts (block rows from their entry points) into one shared output
+ * array. Tensors come out in file order.
+ */
+class StreamDecoder {
+  readonly reader: NnrUnitReader;
+  readonly #splitter: UnitSplitter;
+  readonly #output: TensorOutput;
+  readonly #pool: WorkerPool<RowsJob, RowsResult> | null;
+  readonly #workers: number;
+  /** The data unit decoded while it arrives (in this thread). */
+  #current: { offset: number; job: DataUnitJob; decoder: UnitDecoder; header: number } | null =
+    null;
+  /** Tensors not handed out yet, in file order, with the payload bytes they hold. */
+  readonly #queue: { tensor: Promise<StreamTensor>; bytes: number; settled: boolean }[] = [];
+  #inFlight = 0;
+  /** Whether a data unit has been seen (so the header is complete). */
+  sawData = false;
+
+  constructor(options: DecodeOptions) {
+    this.#output = options.output ?? "float32";
+    this.reader = new NnrUnitReader(options.limits, { reconstruct: this.#output !== "levels" });
+    this.#splitter = new UnitSplitter(options.limits?.maxUnitBytes ?? 2 ** 30);
+    this.#workers = HAS_WEB_WORKERS ? options.workers ?? 1 : 1;
+    this.#pool = this.#workers > 1
+      ? new WorkerPool<RowsJob, RowsResult>(
+        new URL("./_decode_worker.ts", import.meta.url),
+        this.#workers,
+        {
+          weight: (r) => r.job.payload.length * (r.to - r.from),
+          transfer: (r) =>
+            r.job.payload.buffer instanceof ArrayBuffer ? [r.job.payload.buffer] : [],
+        },
+      )
+      : null;
+  }
+
+  /** Takes a chunk; returns the tensors completed, in order, once they are decoded. */
+  async push(chunk: Uint8Array): Promise<StreamTensor[]> {
+    this.#splitter.push(chunk, {
+      unit: (unit, offset) => this.#unit(unit, offset),
+      ...(this.#pool ? {} : { partial: (b, filled, at) => this.#partial(b, filled, at) }),
+    });
+    // The tensors done, in order; and, for bounded memory, the oldest ones while too many
+    // payload bytes are in flight.
+    const out: StreamTensor[] = [];
+    while (
+      this.#queue.length > 0 && (this.#queue[0]!.settled || this.#inFlight > MAX_IN_FLIGHT_BYTES)
+    ) {
+      out.push(await this.#take());
+    }
+    return out;
+  }
+
+  /** The input ended: every remaining tensor. */
+  async end(): Promise<StreamTensor[]> {
+    this.#splitter.end();
+    this.reader.finish();
+    const out: StreamTensor[] = [];
+    while (this.#queue.length > 0) out.push(await this.#take());
+    return out;
+  }
+
+  close(): void {
+    this.#pool?.close();
+  }
+
+  async #take(): Promise<StreamTensor> {
+    const { tensor, bytes } = this.#queue.shift()!;
+    try {
+      return await tensor;
+    } finally {
+      this.#inFlight -= bytes;
+    }
+  }
+
+  /** Queues a tensor: decoded already (in this thread), or by the workers. */
+  #enqueue(tensor: StreamTensor | Promise<StreamTensor>, bytes: number): void {
+    if (!(tensor instanceof Promise)) {
+      this.#queue.push({ tensor: Promise.resolve(tensor), bytes, settled: true });
+      return;
+    }
+    const entry = { tensor, bytes, settled: false };
+    const settle = () => {
+      entry.settled = true;
+    };
+    tensor.then(settle, settle); // its error surfaces when #take() awaits it, in order
+    this.#queue.push(entry);
+    this.#inFlight += bytes;
+  }
+
+  /** A large unit still arriving: once its header is in, decode what its bytes allow. */
+  #partial(buffer: Uint8Array, filled: number, offset: number): void {
+    const current = this.#current;
+    if (current?.offset === offset) {
+      current.decoder.advance(filled - current.header);
+      return;
+    }
+    // Only a data unit is worth starting early (its type: the 6 bits after the size field).
+    if (buffer[buffer[0]! >> 7 ? 4 : 2]! >> 2 !== 5) return;
+    let u;
+    try {
+      u = readNnrUnit(buffer, 0, this.reader.profile);
+    } catch {
+      return; // the header is not in yet (or is corrupt: reported once the unit is whole)
+    }
+    if (u.type !== 5 || u.headerBytes! > filled) return;
+    const job = this.reader.parse(buffer, 0, offset)!;
+    this.sawData = true;
+    const decoder = new UnitDecoder(job, { kind: this.#kind(job) }, filled - u.headerBytes!);
+    this.#current = { offset, job, decoder, header: u.headerBytes! };
+  }
+
+  /** A whole unit. */
+  #unit(unit: Uint8Array, offset: number): void {
+    const current = this.#current;
+    if (current?.offset === offset) {
+      this.#current = null;
+      this.#enqueue(this.#finished(current.job, current.decoder), 0);
+      return;
+    }
+    const job = this.reader.parse(unit, 0, offset);
+    if (!job) return;
+    this.sawData = true;
+    if (!this.#pool) {
+      const decoder = new UnitDecoder(job, { kind: this.#kind(job) });
+      this.#enqueue(this.#finished(job, decoder), 0);
+      return;
+    }
+    this.#enqueue(this.#inWorkers(job), job.payload.length);
+  }
+
+  #kind(job: DataUnitJob): SinkKind {
+    return sinkKind(this.#output, unitParams(job), this.reader.dtypeOf(job));
+  }
+
+  /** A unit decoded in this thread, checked and delivered. */
+  #finished(job: DataUnitJob, decoder: UnitDecoder): StreamTensor {
+    const { data, crc } = decoder.finish();
+    return this.#deliver(job, data, crc, decoder.qp, decoder.step);
+  }
+
+  #deliver(
+    job: DataUnitJob,
+    data: SinkArray,
+    crc: number,
+    qp: number | null,
+    step: number | null,
+  ): StreamTensor {
+    const params = unitParams(job);
+    const name = job.fields.topology_elem_id as string;
+    const { dtype, slot } = this.reader.verify(job, { name, shape: params.shape, qp, crc });
+    return {
+      name,
+      shape: params.shape,
+      dtype,
+      ...(slot === undefined ? {} : { slot }),
+      step,
+      data: data as StreamTensor["data"],
+    };
+  }
+
+  /** A unit decoded by the workers, in parts of its block rows, into one output array. */
+  async #inWorkers(job: DataUnitJob): Promise<StreamTensor> {
+    const params = unitParams(job);
+    const elements = validatePayloadParams(params, job.limits, job.payload.length);
+    const ranges = splitRows(job, this.#workers);
+    const wanted = this.#kind(job);
+    // Workers write plain levels; the narrowest type is chosen once all are known.
+    const kind = wanted === "levels" ? "int32" : wanted;
+    const shared = CAN_SHARE ? new SharedArrayBuffer(TensorSink.bytes(kind, elements)) : null;
+    // Each part gets the payload: one shared copy, else a copy of its own to transfer.
+    let payload: Uint8Array | null = null;
+    if (CAN_SHARE) {
+      payload = new Uint8Array(new SharedArrayBuffer(job.payload.length));
+      payload.set(job.payload);
+    }
+    const parts = await Promise.all(ranges.map(([from, to]) =>
+      this.#pool!.run({
+        job: { ...job, payload: payload ?? job.payload.slice() },
+        kind,
+        from,
+        to,
+        ...(shared ? { buffer: shared } : {}),
+      })
+    ));
+    let data = new TensorSink(kind, elements, null, shared ?? undefined).data;
+    const plan = scanPlan(params.shape, params.scanOrder, false);
+    let crc = 0;
+    for (const [i, p] of parts.entries()) {
+      const [start, end] = blockRowElements(plan, ...ranges[i]!);
+      if (!shared) (data as Int32Array).set(p.data as Int32Array, start);
+      crc = i === 0 ? p.crc : crc32Combine(crc, p.crc, 4 * (end - start));
+    }
+    if (wanted === "levels") data = smallestInts(data as Int32Array);
+    return this.#deliver(job, data, crc, parts[0]!.qp, parts[0]!.step);
+  }
+}
+
+/**
+ * A `TransformStream` from NNR file bytes to decoded tensors, in file order. It buffers incoming
+ * chunks only until a whole unit has arrived (checking the unit's declared size against
+ * `maxUnitBytes` first); a large data unit is decoded block row by block row as its bytes arrive
+ * (CODING.md 6.4: a block row once the bytes up to the next entry point are in), straight into
+ * the tensor's output array. With `workers` > 1 (where the runtime has Web Workers) each data
+ * unit is decoded by the workers in parts, from its entry points, into one array (shared where the
+ * runtime can share memory). The output does not depend on how the input is chunked, nor on the
+ * number of workers. {@linkcode DecoderStream.header} resolves with the file's metadata and model
  * skeleton once the units before the first tensor have arrived.
  *
  * @example
@@ -167,34 +466,44 @@ export class DecoderStream extends TransformStream<Uint8Array, StreamTensor> {
   /**
    * Creates the stream.
    *
-   * @param options Output form and limits.
+   * @param options Output form, limits and workers.
    */
   constructor(options: DecodeOptions = {}) {
-    const output = options.output ?? "float32";
-    const reader = new NnrUnitReader(options.limits, { reconstruct: output !== "levels" });
+    const decoder = new StreamDecoder(options);
     let resolveHeader!: (h: Promise<NnrHeader>) => void;
     const header = new Promise<NnrHeader>((resolve) => resolveHeader = resolve);
     let headerGiven = false;
     const giveHeader = () => {
       if (!headerGiven) {
         headerGiven = true;
-        resolveHeader(reader.header());
+        resolveHeader(decoder.reader.header());
       }
     };
-    const splitter = new UnitSplitter(options.limits?.maxUnitBytes ?? 2 ** 30);
+    const deliver = (
+      tensors: StreamTensor[],
+      controller: TransformStreamDefaultController<StreamTensor>,
+    ) => {
+      for (const t of tensors) {
+        giveHeader();
+        controller.enqueue(t);
+      }
+    };
     super({
-      transform(chunk, controller) {
-        splitter.push(chunk, (unit, offset) => {
-          const t = reader.read(unit, 0, offset);
-          if (t) {
-            giveHeader();
-            controller.enqueue(toStreamTensor(t, output));
-          }
-        });
+      async transform(chunk, controller) {
+        try {
+          deliver(await decoder.push(chunk), controller);
+          if (decoder.sawData) giveHeader();
+        } catch (e) {
+          decoder.close();
+          throw e;
+        }
       },
-      async flush() {
-        splitter.end();
-        reader.finish();
+      async flush(controller) {
+        try {
+          deliver(await decoder.end(), controller);
+        } finally {
+          decoder.close();
+        }
         giveHeader();
         // A damaged model or metadata unit fails the stream, not only its header.
         await header;
@@ -225,9 +534,7 @@ export function sourceStream(source: NnrSource): ReadableStream<Uint8Array> {
 }
 
 /**
- * Decodes a whole NNR file: the same code as {@linkcode DecoderStream}, collecting the tensors.
- * With `workers` > 1, where the runtime has Web Workers, data units are decoded in parallel
- * (same result); elsewhere (e.g. Cloudflare Workers) it decodes in this thread.
+ * Decodes a whole NNR file: {@linkcode DecoderStream}, collecting the tensors.
  *
  * @param source The file as bytes, a byte stream or a `Response`.
  * @param options Output form, limits, workers and a progress callback.
@@ -246,57 +553,24 @@ export function sourceStream(source: NnrSource): ReadableStream<Uint8Array> {
 export async function decode(
   source: NnrSource,
   options: DecodeOptions & {
-    /** Decode data units in this many Web Workers (default 1: this thread). */
-    readonly workers?: number;
-    /** Called after each tensor with the bytes consumed so far and the tensors decoded. */
+    /** Called after each tensor with the bytes received so far and the tensors decoded. */
     readonly onProgress?: (p: { bytes: number; tensors: number }) => void;
   } = {},
 ): Promise<{ header: NnrHeader; tensors: StreamTensor[] }> {
-  const output = options.output ?? "float32";
-  const splitter = new UnitSplitter(options.limits?.maxUnitBytes ?? 2 ** 30);
-  const reader = new NnrUnitReader(options.limits, { reconstruct: output !== "levels" });
-  const workers = HAS_WEB_WORKERS ? options.workers ?? 1 : 1;
-  const pool = workers > 1
-    ? new WorkerPool<DataUnitJob, DecodedTensor>(
-      new URL("./_decode_worker.ts", import.meta.url),
-      workers,
-      {
-        weight: (job) => job.payload.length,
-        transfer: (job) => [job.payload.buffer as ArrayBuffer],
-      },
-    )
-    : null;
   let bytes = 0;
-  const done: StreamTensor[] = [];
-  const results: Promise<StreamTensor>[] = [];
-  const finished = (t: DecodedTensor, job: DataUnitJob) => {
-    const out = toStreamTensor(reader.check(job, t), output);
-    done.push(out);
-    options.onProgress?.({ bytes, tensors: done.length });
-    return out;
-  };
-  try {
-    for await (const chunk of sourceStream(source)) {
-      bytes += chunk.length;
-      splitter.push(chunk, (unit, offset) => {
-        const job = reader.parse(unit, 0, offset);
-        if (!job) return;
-        if (!pool) {
-          results.push(Promise.resolve(finished(decodeDataUnit(job), job)));
-          return;
-        }
-        // The job goes to a worker with its own copy of the payload, transferred.
-        const own = { ...job, payload: job.payload.slice() };
-        const running = pool.run(own).then((t) => finished(t, job));
-        running.catch(() => {});
-        results.push(running);
-      });
-    }
-    splitter.end();
-    reader.finish();
-    const tensors = await Promise.all(results);
-    return { header: await reader.header(), tensors };
-  } finally {
-    pool?.close();
+  const counted = sourceStream(source).pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        bytes += chunk.length;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const decoder = new DecoderStream(options);
+  const tensors: StreamTensor[] = [];
+  for await (const t of counted.pipeThrough(decoder)) {
+    tensors.push(t);
+    options.onProgress?.({ bytes, tensors: tensors.length });
   }
+  return { header: await decoder.header, tensors };
 }

@@ -53,6 +53,11 @@ export interface LoadModelOptions<S> {
    * weights while the model is assembled; see bench/README.md).
    */
   readonly weights?: "external" | "inline";
+  /**
+   * Decode in this many Web Workers where the runtime has them (default 1: this thread); large
+   * block-scanned tensors are split between them by block rows.
+   */
+  readonly workers?: number;
 }
 
 /** Name of the external-data buffer handed to onnxruntime. */
@@ -78,7 +83,12 @@ const WEIGHTS_FILE = "deepcabac.weights";
  * ```
  */
 export async function loadModel<S>(source: NnrSource, options: LoadModelOptions<S>): Promise<S> {
-  const decoder = new DecoderStream(options.limits ? { limits: options.limits } : {});
+  // 16-bit tensors come as their patterns: no float32 copy of them on the way.
+  const decoder = new DecoderStream({
+    output: "original",
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.workers ? { workers: options.workers } : {}),
+  });
   let bytes = 0;
   let tensors = 0;
   let totalTensors: number | null = null;

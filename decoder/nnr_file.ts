@@ -18,6 +18,7 @@ import { DecodeError } from "../core/errors.ts";
 import { packEntryPoint, type PayloadParams } from "../core/syntax.ts";
 import type { Dtype } from "../core/model_tensor.ts";
 import { type DecodeLimits, decodePayload } from "./decode_payload.ts";
+import { unitParams } from "./unit_decoder.ts";
 import { NNR_UNIT_TYPES, type NnrFieldValue, type NnrUnit, readNnrUnit } from "./nnr_units.ts";
 
 /** A decoded tensor. */
@@ -86,6 +87,11 @@ export class NnrUnitReader {
   /** The units read so far, in file order. */
   readonly units: NnrUnit[] = [];
   #profile: 0 | 1 = 0;
+
+  /** `general_profile_idc` of the file, once its NNR_STR unit is read (0 before). */
+  get profile(): 0 | 1 {
+    return this.#profile;
+  }
   #mps: NnrUnit | null = null;
   #meta: ContainerMeta | null = null;
   #model: { text: string; offset: number } | null = null;
@@ -211,24 +217,55 @@ export class NnrUnitReader {
    * @throws {DecodeError} If it does not match the metadata or fails its checksum.
    */
   check(job: DataUnitJob, t: DecodedTensor): DecodedTensor {
-    if (!this.#meta) return t;
+    return { ...t, ...this.verify(job, { ...t, crc: levelsCrc32(t.levels) }) };
+  }
+
+  /**
+   * Checks a data unit decoded without keeping its levels, from the CRC-32 of its levels: like
+   * {@linkcode NnrUnitReader.check}.
+   *
+   * @param job The job from {@linkcode NnrUnitReader.parse}.
+   * @param t What was decoded: name, shape, qp, the CRC of the levels.
+   * @returns The model dtype and slot the metadata records (F32 / I32 without metadata).
+   * @throws {DecodeError} If it does not match the metadata or fails its checksum.
+   */
+  verify(
+    job: DataUnitJob,
+    t: {
+      readonly name: string;
+      readonly shape: readonly number[];
+      readonly qp: number | null;
+      readonly crc: number;
+    },
+  ): { readonly dtype: Dtype; readonly slot?: number } {
+    const d = this.#meta?.tensors[job.index];
+    if (!this.#meta) return { dtype: t.qp === null ? "I32" : "F32" };
     const at = job.payloadOffset;
-    const d = this.#meta.tensors[job.index];
     if (!d || d.name !== t.name || d.shape.join() !== t.shape.join()) {
       throw new DecodeError("corrupt", `Tensor "${t.name}" does not match its metadata`, at);
     }
-    const check = tensorCheck(levelsCrc32(t.levels), {
+    const check = tensorCheck(t.crc, {
       name: t.name,
       dtype: d.dtype,
       shape: t.shape,
       qp: t.qp,
-      qpDensity: t.params.qpDensity,
-      mpsQp: t.params.mpsQp,
+      qpDensity: job.mps.mps_qp_density as number,
+      mpsQp: job.mps.mps_quantization_parameter as number,
     });
     if (check !== d.crc32) {
       throw new DecodeError("corrupt", `Tensor "${t.name}" fails its checksum`, at);
     }
-    return { ...t, dtype: d.dtype, ...(d.slot === undefined ? {} : { slot: d.slot }) };
+    return { dtype: d.dtype, ...(d.slot === undefined ? {} : { slot: d.slot }) };
+  }
+
+  /**
+   * The model dtype the metadata records for a data unit (F32 without metadata).
+   *
+   * @param job The job from {@linkcode NnrUnitReader.parse}.
+   * @returns Its dtype.
+   */
+  dtypeOf(job: DataUnitJob): Dtype {
+    return this.#meta?.tensors[job.index]?.dtype ?? "F32";
   }
 
   /**
@@ -382,25 +419,7 @@ export interface DataUnitJob {
 export function decodeDataUnit(job: DataUnitJob): DecodedTensor {
   const f = job.fields;
   const name = f.topology_elem_id as string;
-  const type = f.nnr_compressed_data_unit_payload_type;
-  if (type !== 0 && type !== 1) {
-    throw new DecodeError(
-      "unsupported",
-      `Tensor "${name}": payload type ${type}`,
-      job.payloadOffset,
-    );
-  }
-  const params: PayloadParams = {
-    shape: f.tensor_dimensions as number[],
-    payloadType: type === 1 ? "float" : "int",
-    dqFlag: f.dq_flag === 1 ? 1 : 0,
-    numGtxFlags: (f.cabac_unary_length_minus1 as number) + 1,
-    scanOrder: (f.scan_order as number | undefined) ?? 0,
-    qpDensity: job.mps.mps_qp_density as number,
-    mpsQp: job.mps.mps_quantization_parameter as number,
-    syntax: job.profile === 1 ? "nnc2" : "nnc1",
-    profileIdc: job.profile,
-  };
+  const params = unitParams(job);
   let d;
   try {
     d = decodePayload(job.payload, params, job.limits, {
