@@ -38,6 +38,11 @@ export interface ContainerTensor {
   readonly slot?: number;
   /** {@linkcode tensorCheck}: the CRC-32 of everything that decides the tensor's values. */
   readonly crc32: number;
+  /**
+   * Bytes of the smallest signed integer that holds every level (1, 2 or 4), so that a decoder
+   * delivering levels allocates their array once; absent in files written before it.
+   */
+  readonly levelBytes?: 1 | 2 | 4;
 }
 
 /** The model the tensors belong to. */
@@ -159,7 +164,8 @@ export function parseMeta(text: string, offset: number): ContainerMeta {
     if (
       typeof t !== "object" || t === null || typeof t.name !== "string" ||
       !Object.hasOwn(DTYPE_BYTES, t.dtype) || !Array.isArray(t.shape) ||
-      !t.shape.every(isCount) || !isCrc(t.crc32) || (t.slot !== undefined && !isCount(t.slot))
+      !t.shape.every(isCount) || !isCrc(t.crc32) || (t.slot !== undefined && !isCount(t.slot)) ||
+      (t.levelBytes !== undefined && ![1, 2, 4].includes(t.levelBytes))
     ) throw bad(`bad tensor entry ${JSON.stringify(t)?.slice(0, 80)}`);
   }
   if (model !== null) {

@@ -2,6 +2,8 @@
 import { DecodeError } from "../core/errors.ts";
 import { nnrUnitSize } from "./nnr_units.ts";
 
+const EMPTY = new Uint8Array(0);
+
 /** What a {@linkcode UnitSplitter} hands its units to. */
 export interface UnitHandler {
   /** A whole unit and its file offset. */
@@ -26,7 +28,22 @@ export class UnitSplitter {
   /** File offset of the first pending byte. */
   position = 0;
 
-  constructor(readonly maxUnitBytes: number) {}
+  /** A unit buffer to use again, when the handler is done with each unit once it has it. */
+  #spare: Uint8Array | null = null;
+
+  /**
+   * @param maxUnitBytes Largest unit accepted.
+   * @param reuse Whether a unit's bytes may be overwritten once `unit()` has returned (the
+   * handler keeps no view of them): the buffers of units that span chunks are then used again.
+   */
+  constructor(readonly maxUnitBytes: number, readonly reuse = false) {}
+
+  /** A buffer for a unit of `size` bytes. */
+  #buffer(size: number): Uint8Array {
+    if (!this.reuse) return new Uint8Array(size);
+    if (!this.#spare || this.#spare.length < size) this.#spare = new Uint8Array(size);
+    return this.#spare.subarray(0, size);
+  }
 
   /** Adds a chunk and hands each unit it completes (or, while it arrives, a large one) on. */
   push(chunk: Uint8Array, handler: UnitHandler): void {
@@ -53,7 +70,7 @@ export class UnitSplitter {
       if (size > this.#bytes) {
         if (handler.partial) {
           // From here on chunks are copied straight into the unit's buffer.
-          const buffer = new Uint8Array(size);
+          const buffer = this.#buffer(size);
           const filled = this.#bytes;
           this.#copy(buffer, filled, true);
           this.#open = { buffer, filled, offset: this.position };
@@ -78,18 +95,30 @@ export class UnitSplitter {
   /** Copies the first `n` pending bytes into `out`, consuming them if asked. */
   #copy(out: Uint8Array, n: number, consume: boolean): void {
     let at = 0;
-    for (let i = this.#head; at < n; i++) {
+    for (let i = this.#head; at < n;) {
       const chunk = this.#pending[i]!;
       const part = Math.min(chunk.length, n - at);
       out.set(chunk.subarray(0, part), at);
       at += part;
-      if (!consume) continue;
-      if (part === chunk.length) this.#head++;
-      else this.#pending[i] = chunk.subarray(part);
+      if (!consume) i++;
+      else if (part === chunk.length) {
+        this.#drop();
+        i = this.#head;
+      } else this.#pending[i] = chunk.subarray(part);
     }
-    if (!consume) return;
-    this.#bytes -= n;
-    if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+    if (consume) this.#bytes -= n;
+  }
+
+  /**
+   * Drops the first pending chunk, letting go of it at once (a stream's chunks are garbage as soon
+   * as they are consumed; a list still holding them would keep up to its length alive).
+   */
+  #drop(): void {
+    this.#pending[this.#head++] = EMPTY;
+    if (this.#head === this.#pending.length) {
+      this.#pending = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
       this.#pending = this.#pending.slice(this.#head);
       this.#head = 0;
     }
@@ -99,12 +128,12 @@ export class UnitSplitter {
   #take(n: number): Uint8Array {
     const first = this.#pending[this.#head]!;
     if (first.length >= n) {
-      if (first.length === n) this.#head++;
+      if (first.length === n) this.#drop();
       else this.#pending[this.#head] = first.subarray(n);
       this.#bytes -= n;
       return first.subarray(0, n);
     }
-    const unit = new Uint8Array(n);
+    const unit = this.#buffer(n);
     this.#copy(unit, n, true);
     return unit;
   }

@@ -517,6 +517,8 @@ interface PayloadHead {
   readonly layout: ContextLayout;
   readonly numGtx: number;
   readonly ctx: ContextStates;
+  /** The contexts of a level's run of bins after its sign (`runContexts()`). */
+  readonly run: Int32Array;
 }
 
 /**
@@ -556,7 +558,7 @@ function readPayloadHead(dec: BinDecoder, params: PayloadParams, plan: ScanPlan)
     if (dec.decodeBin(ecoCtx, 0)) ctx.init(c, dec.decodeBypassBits(3) + 1);
   }
   if (rangeResetBeforeFirstRow(plan, params.syntax)) dec.range = 256;
-  return { qp, step, rowSkip, layout, numGtx: params.numGtxFlags, ctx };
+  return { qp, step, rowSkip, layout, numGtx: params.numGtxFlags, ctx, run: runContexts(layout) };
 }
 
 /**
@@ -579,7 +581,7 @@ function decodeRowLevels(
 ): { state: number; previous: number } {
   const { width, blockSize } = plan;
   const bw = blockSize === 0 ? width : blockSize;
-  const run = runContexts(head.layout);
+  const run = head.run;
   const dq = params.dqFlag === 1 ? levels : null;
   let { state, previous } = start;
   for (let c0 = 0; c0 < width; c0 += bw) {

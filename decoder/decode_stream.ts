@@ -255,8 +255,12 @@ class StreamDecoder {
   constructor(options: DecodeOptions) {
     this.#output = options.output ?? "float32";
     this.reader = new NnrUnitReader(options.limits, { reconstruct: this.#output !== "levels" });
-    this.#splitter = new UnitSplitter(options.limits?.maxUnitBytes ?? 2 ** 30);
     this.#workers = HAS_WEB_WORKERS ? options.workers ?? 1 : 1;
+    // In this thread a unit is decoded before the next arrives: its buffer can be used again.
+    this.#splitter = new UnitSplitter(
+      options.limits?.maxUnitBytes ?? 2 ** 30,
+      this.#workers === 1,
+    );
     this.#pool = this.#workers > 1
       ? new WorkerPool<RowsJob, RowsResult>(
         new URL("./_decode_worker.ts", import.meta.url),
@@ -342,7 +346,7 @@ class StreamDecoder {
     if (u.type !== 5 || u.headerBytes! > filled) return;
     const job = this.reader.parse(buffer, 0, offset)!;
     this.sawData = true;
-    const decoder = new UnitDecoder(job, { kind: this.#kind(job) }, filled - u.headerBytes!);
+    const decoder = new UnitDecoder(job, this.#sinkOptions(job), filled - u.headerBytes!);
     this.#current = { offset, job, decoder, header: u.headerBytes! };
   }
 
@@ -358,7 +362,7 @@ class StreamDecoder {
     if (!job) return;
     this.sawData = true;
     if (!this.#pool) {
-      const decoder = new UnitDecoder(job, { kind: this.#kind(job) });
+      const decoder = new UnitDecoder(job, this.#sinkOptions(job));
       this.#enqueue(this.#finished(job, decoder), 0);
       return;
     }
@@ -367,6 +371,13 @@ class StreamDecoder {
 
   #kind(job: DataUnitJob): SinkKind {
     return sinkKind(this.#output, unitParams(job), this.reader.dtypeOf(job));
+  }
+
+  /** The output kind, and for levels the width the metadata records (no widening later). */
+  #sinkOptions(job: DataUnitJob): { kind: SinkKind; levelBytes?: 1 | 2 | 4 } {
+    const kind = this.#kind(job);
+    const levelBytes = kind === "levels" ? this.reader.levelBytesOf(job) : undefined;
+    return levelBytes ? { kind, levelBytes } : { kind };
   }
 
   /** A unit decoded in this thread, checked and delivered. */
@@ -419,7 +430,7 @@ class StreamDecoder {
         ...(shared ? { buffer: shared } : {}),
       })
     ));
-    let data = new TensorSink(kind, elements, null, shared ?? undefined).data;
+    let data = new TensorSink(kind, elements, null, shared ? { buffer: shared } : {}).data;
     const plan = scanPlan(params.shape, params.scanOrder, false);
     let crc = 0;
     for (const [i, p] of parts.entries()) {

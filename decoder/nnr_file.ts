@@ -269,6 +269,16 @@ export class NnrUnitReader {
   }
 
   /**
+   * The bytes per level the metadata records for a data unit, if it does.
+   *
+   * @param job The job from {@linkcode NnrUnitReader.parse}.
+   * @returns 1, 2 or 4, or undefined.
+   */
+  levelBytesOf(job: DataUnitJob): 1 | 2 | 4 | undefined {
+    return this.#meta?.tensors[job.index]?.levelBytes;
+  }
+
+  /**
    * The metadata and model, once the units before the first data unit have been read.
    *
    * @returns The header.

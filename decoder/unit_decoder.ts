@@ -60,32 +60,41 @@ export class TensorSink {
    * @param kind What the elements are written as.
    * @param elements Number of elements.
    * @param step The step size (float payloads), else null.
-   * @param buffer Memory for the array, of the kind's element size × `elements` bytes.
-   * @param offset The tensor element that the array's first element holds (for a part of it).
+   * @param options `buffer`: memory for the array (e.g. shared), of {@linkcode TensorSink.bytes};
+   * `offset`: the tensor element that the array's first element holds (for a part of it);
+   * `levelBytes`: the width `"levels"` start with (default 1).
    */
   constructor(
     kind: SinkKind,
     elements: number,
     step: number | null,
-    buffer?: ArrayBufferLike,
-    offset = 0,
+    options: {
+      readonly buffer?: ArrayBufferLike;
+      readonly offset?: number;
+      readonly levelBytes?: 1 | 2 | 4;
+    } = {},
   ) {
     this.#kind = kind;
     this.#step = Math.fround(step ?? 1);
-    this.#offset = offset;
-    const memory = buffer ?? new ArrayBuffer(TensorSink.bytes(kind, elements));
+    this.#offset = options.offset ?? 0;
+    const width = kind === "levels" ? options.levelBytes ?? 1 : 0;
+    const memory = options.buffer ??
+      new ArrayBuffer(TensorSink.bytes(kind, elements, options.levelBytes));
     this.data = kind === "float32"
       ? new Float32Array(memory, 0, elements)
-      : kind === "int32"
+      : kind === "int32" || width === 4
       ? new Int32Array(memory, 0, elements)
-      : kind === "levels"
+      : width === 2
+      ? new Int16Array(memory, 0, elements)
+      : width === 1
       ? new Int8Array(memory, 0, elements)
       : new Uint16Array(memory, 0, elements);
   }
 
-  /** The bytes an array of `elements` takes for `kind` (the start width for `"levels"`). */
-  static bytes(kind: SinkKind, elements: number): number {
-    return elements * (kind === "float32" || kind === "int32" ? 4 : kind === "levels" ? 1 : 2);
+  /** The bytes an array of `elements` takes for `kind` (`"levels"`: of `levelBytes`, default 1). */
+  static bytes(kind: SinkKind, elements: number, levelBytes: 1 | 2 | 4 = 1): number {
+    const width = kind === "float32" || kind === "int32" ? 4 : kind === "levels" ? levelBytes : 2;
+    return elements * width;
   }
 
   /**
@@ -184,6 +193,12 @@ export function sinkKind(
 /** Elements decoded at a time where the scan allows (scan 0): the scratch stays 256 KiB. */
 const SCRATCH_ELEMENTS = 65536;
 
+/**
+ * The levels of the piece being decoded, shared by every decoder of this thread (a piece is
+ * decoded and written out synchronously), so that decoding a model leaves no garbage behind.
+ */
+let scratch = new Int32Array(SCRATCH_ELEMENTS);
+
 /** Options of {@linkcode UnitDecoder}. */
 export interface UnitDecoderOptions {
   /** What the elements are written as. */
@@ -192,6 +207,8 @@ export interface UnitDecoderOptions {
   readonly from?: number;
   /** One past the last block row (default: all). */
   readonly to?: number;
+  /** For `"levels"`: the width to start with (from the file's metadata). */
+  readonly levelBytes?: 1 | 2 | 4;
   /**
    * Memory for the whole tensor's output array (e.g. shared with other workers); without it the
    * array holds the range's elements only.
@@ -253,7 +270,6 @@ export class UnitDecoder {
   #sink: TensorSink | null = null;
   #to = 0;
   #crc = 0;
-  #scratch = new Int32Array(0);
 
   /**
    * Starts decoding a data unit.
@@ -304,17 +320,23 @@ export class UnitDecoder {
         // The whole tensor's array where one is given (shared), else one for the range.
         const [first] = rows.rowElements(rows.nextRow);
         const [, last] = rows.rowElements(this.#to - 1);
+        const levelBytes = this.#options.levelBytes ? { levelBytes: this.#options.levelBytes } : {};
         this.#sink = this.#options.buffer
-          ? new TensorSink(this.#options.kind, rows.elements, rows.step, this.#options.buffer)
-          : new TensorSink(this.#options.kind, last - first, rows.step, undefined, first);
+          ? new TensorSink(this.#options.kind, rows.elements, rows.step, {
+            buffer: this.#options.buffer,
+          })
+          : new TensorSink(this.#options.kind, last - first, rows.step, {
+            offset: first,
+            ...levelBytes,
+          });
         this.#rows = rows;
       }
       const rows = this.#rows;
       // A block row at a time (scan 0: rows of the one block row), into a small scratch array.
       while (rows.nextRow < this.#to && rows.bytesBefore(rows.nextRow + 1) <= available) {
         const [start, end] = rows.nextElements(SCRATCH_ELEMENTS);
-        if (this.#scratch.length < end - start) this.#scratch = new Int32Array(end - start);
-        const levels = this.#scratch.subarray(0, end - start);
+        if (scratch.length < end - start) scratch = new Int32Array(end - start);
+        const levels = scratch.subarray(0, end - start);
         rows.decodeNext(levels, levels, SCRATCH_ELEMENTS);
         this.#sink!.write(start, levels);
         this.#crc = levelsCrc32(levels, this.#crc);
@@ -334,7 +356,6 @@ export class UnitDecoder {
     return this.#guard(() => {
       const rows = this.#rows!;
       if (rows.nextRow === rows.blockRows) rows.finish();
-      this.#scratch = new Int32Array(0);
       return { data: this.#sink!.data, crc: this.#crc };
     });
   }

@@ -171,7 +171,7 @@ export async function compressModel(
     qpDensity: o.qpDensity,
     model: { format, skeleton: parts.skeleton },
     tensors: parts.tensors.map((t) => {
-      const { unit, levelsCrc32, qp } = coded.get(key(t))!;
+      const { unit, levelsCrc32, qp, levelBytes } = coded.get(key(t))!;
       return {
         name: t.name,
         dtype: t.dtype,
@@ -180,6 +180,7 @@ export async function compressModel(
         unit,
         levelsCrc32,
         qp,
+        levelBytes,
       };
     }),
   });

@@ -77,6 +77,8 @@ export interface EncodedTensor {
   readonly squaredError: number;
   /** The scan order used. */
   readonly scanOrder: number;
+  /** Bytes of the smallest signed integer holding every level: 1, 2 or 4. */
+  readonly levelBytes: 1 | 2 | 4;
 }
 
 /**
@@ -162,7 +164,20 @@ export function encodeTensor(job: TensorJob): EncodedTensor {
     levelsCrc32: levelsCrc32(decoded.levels),
     squaredError,
     scanOrder,
+    levelBytes: levelBytes(decoded.levels),
   };
+}
+
+/** Bytes of the smallest signed integer type that holds every level. */
+function levelBytes(levels: Int32Array): 1 | 2 | 4 {
+  let min = 0;
+  let max = 0;
+  for (let i = 0; i < levels.length; i++) {
+    const v = levels[i]!;
+    if (v < min) min = v;
+    else if (v > max) max = v;
+  }
+  return min >= -128 && max <= 127 ? 1 : min >= -32768 && max <= 32767 ? 2 : 4;
 }
 
 /**

@@ -66,6 +66,7 @@ export function writeNnrFile(contents: NnrFileContents): Uint8Array<ArrayBuffer>
     shape: t.shape,
     ...(t.slot === undefined ? {} : { slot: t.slot }),
     crc32: tensorCheck(t.levelsCrc32, { ...t, qpDensity: contents.qpDensity, mpsQp: 0 }),
+    ...(t.levelBytes === undefined ? {} : { levelBytes: t.levelBytes }),
   }));
   const packed = model && deflateSkeleton(model.skeleton);
   const ours = [topologyUnit(formatMeta({
