@@ -53,6 +53,12 @@ export interface DecodeOptions {
    * bytes arrive). Large block-scanned tensors are split between the workers by block rows.
    */
   readonly workers?: number;
+  /**
+   * With workers, data units whose payload is smaller than this are decoded in this thread
+   * (default 256 KiB: a worker's start and messages cost more than decoding them; LeNet-300's
+   * largest, 182 kB, decodes in ~30 ms).
+   */
+  readonly minWorkerPayload?: number;
 }
 
 /** A decoded tensor as the stream delivers it. */
@@ -241,8 +247,9 @@ class StreamDecoder {
   readonly reader: NnrUnitReader;
   readonly #splitter: UnitSplitter;
   readonly #output: TensorOutput;
-  readonly #pool: WorkerPool<RowsJob, RowsResult> | null;
+  #pool: WorkerPool<RowsJob, RowsResult> | null = null;
   readonly #workers: number;
+  readonly #minWorkerPayload: number;
   /** The data unit decoded while it arrives (in this thread). */
   #current: { offset: number; job: DataUnitJob; decoder: UnitDecoder; header: number } | null =
     null;
@@ -256,29 +263,33 @@ class StreamDecoder {
     this.#output = options.output ?? "float32";
     this.reader = new NnrUnitReader(options.limits, { reconstruct: this.#output !== "levels" });
     this.#workers = HAS_WEB_WORKERS ? options.workers ?? 1 : 1;
+    this.#minWorkerPayload = options.minWorkerPayload ?? 262144;
     // In this thread a unit is decoded before the next arrives: its buffer can be used again.
     this.#splitter = new UnitSplitter(
       options.limits?.maxUnitBytes ?? 2 ** 30,
       this.#workers === 1,
     );
-    this.#pool = this.#workers > 1
-      ? new WorkerPool<RowsJob, RowsResult>(
-        new URL("./_decode_worker.ts", import.meta.url),
-        this.#workers,
-        {
-          weight: (r) => r.job.payload.length * (r.to - r.from),
-          transfer: (r) =>
-            r.job.payload.buffer instanceof ArrayBuffer ? [r.job.payload.buffer] : [],
-        },
-      )
-      : null;
+  }
+
+  /** The workers, started at the first data unit large enough to be worth them. */
+  #workersFor(job: DataUnitJob): WorkerPool<RowsJob, RowsResult> | null {
+    if (this.#workers === 1 || job.payload.length < this.#minWorkerPayload) return null;
+    this.#pool ??= new WorkerPool<RowsJob, RowsResult>(
+      new URL("./_decode_worker.ts", import.meta.url),
+      this.#workers,
+      {
+        weight: (r) => r.job.payload.length * (r.to - r.from),
+        transfer: (r) => r.job.payload.buffer instanceof ArrayBuffer ? [r.job.payload.buffer] : [],
+      },
+    );
+    return this.#pool;
   }
 
   /** Takes a chunk; returns the tensors completed, in order, once they are decoded. */
   async push(chunk: Uint8Array): Promise<StreamTensor[]> {
     this.#splitter.push(chunk, {
       unit: (unit, offset) => this.#unit(unit, offset),
-      ...(this.#pool ? {} : { partial: (b, filled, at) => this.#partial(b, filled, at) }),
+      ...(this.#workers > 1 ? {} : { partial: (b, filled, at) => this.#partial(b, filled, at) }),
     });
     // The tensors done, in order; and, for bounded memory, the oldest ones while too many
     // payload bytes are in flight.
@@ -361,12 +372,13 @@ class StreamDecoder {
     const job = this.reader.parse(unit, 0, offset);
     if (!job) return;
     this.sawData = true;
-    if (!this.#pool) {
+    const pool = this.#workersFor(job);
+    if (!pool) {
       const decoder = new UnitDecoder(job, this.#sinkOptions(job));
       this.#enqueue(this.#finished(job, decoder), 0);
       return;
     }
-    this.#enqueue(this.#inWorkers(job), job.payload.length);
+    this.#enqueue(this.#inWorkers(job, pool), job.payload.length);
   }
 
   #kind(job: DataUnitJob): SinkKind {
@@ -407,7 +419,10 @@ class StreamDecoder {
   }
 
   /** A unit decoded by the workers, in parts of its block rows, into one output array. */
-  async #inWorkers(job: DataUnitJob): Promise<StreamTensor> {
+  async #inWorkers(
+    job: DataUnitJob,
+    pool: WorkerPool<RowsJob, RowsResult>,
+  ): Promise<StreamTensor> {
     const params = unitParams(job);
     const elements = validatePayloadParams(params, job.limits, job.payload.length);
     const ranges = splitRows(job, this.#workers);
@@ -422,7 +437,7 @@ class StreamDecoder {
       payload.set(job.payload);
     }
     const parts = await Promise.all(ranges.map(([from, to]) =>
-      this.#pool!.run({
+      pool.run({
         job: { ...job, payload: payload ?? job.payload.slice() },
         kind,
         from,

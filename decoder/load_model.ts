@@ -6,7 +6,7 @@
  * @module
  */
 import { DecodeError } from "../core/errors.ts";
-import { joinOnnx, type OnnxTensorData } from "../model/onnx.ts";
+import { joinOnnx, type OnnxTensorData, onnxTensorOrigins } from "../model/onnx.ts";
 import { elementCount } from "../model/dtypes.ts";
 import { type ContainerTensor } from "../core/container.ts";
 import { DTYPE_BYTES } from "../core/model_tensor.ts";
@@ -112,13 +112,21 @@ export async function loadModel<S>(source: NnrSource, options: LoadModelOptions<
       throw new DecodeError("unsupported", `Tensor "${t.name}" has no place in a model`, 0);
     }
     const bytes = modelBytes(t);
-    if (!external) {
+    // onnxruntime takes external data for the main graph's initializers only (not for Constant
+    // nodes or subgraphs, e.g. silero VAD's): the metadata and skeleton say which, and the
+    // buffer is laid out for those on the first tensor.
+    if (external && !buffer) {
+      const header = await decoder.header;
+      if (header.model?.format === "onnx") {
+        const main = mainInitializers(header.model.skeleton);
+        buffer = layOut(header.meta!.tensors.filter((d) => main.has(d.slot!)), offsets);
+      }
+    }
+    if (!external || !offsets.has(t.slot)) {
       data.set(t.slot, bytes);
     } else {
-      // The metadata lists every tensor's dtype and shape: lay them all out on the first one.
-      buffer ??= layOut((await decoder.header).meta!.tensors, offsets);
       const offset = offsets.get(t.slot)!;
-      buffer.set(bytes, offset);
+      buffer!.set(bytes, offset);
       data.set(t.slot, { data: { location: WEIGHTS_FILE, offset, length: bytes.length } });
     }
     tensors++;
@@ -134,6 +142,14 @@ export async function loadModel<S>(source: NnrSource, options: LoadModelOptions<
     ? { ...options.sessionOptions, externalData: [{ path: WEIGHTS_FILE, data: buffer }] }
     : options.sessionOptions;
   return await options.ort.InferenceSession.create(onnx, sessionOptions as never);
+}
+
+/** The traversal indices of the main graph's initializers in an ONNX skeleton. */
+function mainInitializers(skeleton: Uint8Array): Set<number> {
+  return new Set(
+    onnxTensorOrigins(skeleton).filter((t) => t.kind === "initializer" && t.graph === "")
+      .map((t) => t.index),
+  );
 }
 
 /** Places every tensor in one buffer, 64-byte aligned, recording each slot's offset. */

@@ -53,6 +53,8 @@ export class TensorSink {
   readonly #kind: SinkKind;
   readonly #step: number;
   readonly #offset: number;
+  #table = new Uint16Array(0);
+  #tableMin = 0;
 
   /**
    * Allocates the output array (or takes `buffer`, e.g. a `SharedArrayBuffer` that workers fill).
@@ -136,13 +138,45 @@ export class TensorSink {
         return;
       }
       default: {
-        const s = this.#step;
-        const recon = new Float32Array(n);
-        for (let i = 0; i < n; i++) recon[i] = Math.fround(levels[i]!) * s;
-        const bits = fromFloat32(recon, this.#kind);
-        (out as Uint16Array).set(new Uint16Array(bits.buffer), start);
+        // 16-bit patterns from a table of level → pattern over the levels seen: a tensor's
+        // levels span a few hundred values, far fewer than its elements.
+        let min = 0;
+        let max = 0;
+        for (let i = 0; i < n; i++) {
+          const v = levels[i]!;
+          if (v < min) min = v;
+          else if (v > max) max = v;
+        }
+        const tableMax = this.#tableMin + this.#table.length - 1;
+        if (min < this.#tableMin || max > tableMax) {
+          const from = Math.min(min, this.#tableMin);
+          const to = Math.max(max, tableMax);
+          if (to - from >= 2 ** 16) {
+            // Levels too far apart for a table: each converted on its own.
+            const recon = Float32Array.from(levels, (v) => Math.fround(v) * this.#step);
+            (out as Uint16Array).set(
+              new Uint16Array(fromFloat32(recon, this.#kind as "F16").buffer),
+              start,
+            );
+            return;
+          }
+          this.#tabulate(from, to);
+        }
+        const table = this.#table;
+        const base = this.#tableMin;
+        const o = out as Uint16Array;
+        for (let i = 0; i < n; i++) o[start + i] = table[levels[i]! - base]!;
       }
     }
+  }
+
+  /** The level → 16-bit pattern table over `[min, max]` (the reconstruction, then rounded). */
+  #tabulate(min: number, max: number): void {
+    const recon = new Float32Array(max - min + 1);
+    for (let i = 0; i < recon.length; i++) recon[i] = Math.fround(min + i) * this.#step;
+    const bits = fromFloat32(recon, this.#kind as "F16" | "BF16");
+    this.#table = new Uint16Array(bits.buffer, 0, recon.length);
+    this.#tableMin = min;
   }
 }
 

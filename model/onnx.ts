@@ -895,6 +895,39 @@ export async function splitOnnx(
 }
 
 /**
+ * Where every tensor of a model (or skeleton) stands, in traversal order, without reading any
+ * tensor's data.
+ *
+ * @param model A serialized `ModelProto`.
+ * @returns Each tensor's name, index, kind, graph and data type.
+ * @throws {DecodeError} If the model is malformed.
+ *
+ * @example
+ * ```ts
+ * import { onnxTensorOrigins } from "./onnx.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // ModelProto { graph { initializer { dims: 2, data_type: FLOAT, name: "w", raw_data } } }
+ * const model = new Uint8Array([
+ *   0x3a, 0x13, 0x2a, 0x11, 0x08, 0x02, 0x10, 0x01, 0x42, 0x01, 0x77, 0x4a, 0x08,
+ *   0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x40,
+ * ]);
+ * assert.deepEqual(onnxTensorOrigins(model), [
+ *   { name: "w", index: 0, kind: "initializer", graph: "", dataType: 1 },
+ * ]);
+ * ```
+ */
+export function onnxTensorOrigins(model: Uint8Array): OnnxTensorOrigin[] {
+  return parseModel(model).sites.map(({ name, index, kind, graph, dataType }) => ({
+    name,
+    index,
+    kind,
+    graph,
+    dataType,
+  }));
+}
+
+/**
  * Puts tensor data back into a skeleton from {@linkcode splitOnnx}: each entry of `data`
  * replaces the data of the tensor at that traversal index with `raw_data`, and its dims and
  * data type when given.

@@ -8,6 +8,7 @@ import { readNnrFile } from "../decoder/nnr_file.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
 import { DecodeError } from "../core/errors.ts";
 import { toFloat16Weights } from "./_onnx_fixtures.ts";
+import { SILERO_VAD_V5 } from "../examples/silero_vad_demo.ts";
 import * as ort from "onnxruntime-web/wasm";
 import { createSession, Tensor } from "../runtime/onnx_runtime.ts";
 
@@ -98,16 +99,19 @@ Deno.test("loadModel() streams a compressed model into a session equal to decomp
   const input = new Tensor("float32", new Float32Array(784).map((_, i) => (i % 29) / 29), [1, 784]);
   try {
     const want = (await reference.run({ input })).logits!.data as Float32Array;
-    for (const weights of ["external", "inline"] as const) {
+    for (
+      const [weights, workers] of [["external", 1], ["inline", 1], ["external", 2]] as const
+    ) {
       const progress: number[] = [];
       const session = await loadModel(chunked(bytes, 8192), {
         ort,
         weights,
+        workers,
         onProgress: (p) => progress.push(p.tensors),
       });
       try {
         const got = (await session.run({ input })).logits!.data as Float32Array;
-        assert.deepEqual(got, want, weights);
+        assert.deepEqual(got, want, `${weights}, ${workers} workers`);
         assert.equal(Math.max(...progress), (await readNnrFile(bytes)).tensors.length);
       } finally {
         await session.release();
@@ -121,10 +125,32 @@ Deno.test("loadModel() streams a compressed model into a session equal to decomp
 Deno.test("decode({ workers: 2 }) gives the same tensors and the same errors", async () => {
   const { bytes } = await compressModel(await Deno.readFile(LENET300), "onnx");
   const one = await decode(bytes);
-  const two = await decode(chunked(bytes, 10_000), { workers: 2 });
+  const two = await decode(chunked(bytes, 10_000), { workers: 2, minWorkerPayload: 0 });
   assert.deepEqual(two.tensors, one.tensors);
   assert.deepEqual(two.header, one.header);
   const bad = bytes.slice();
   bad[bytes.length - 5000]! ^= 0x40;
-  await assert.rejects(decode(bad, { workers: 2 }), DecodeError);
+  await assert.rejects(decode(bad, { workers: 2, minWorkerPayload: 0 }), DecodeError);
+});
+
+Deno.test("loadModel() keeps Constant and subgraph tensors inline (silero VAD), as onnxruntime needs", async () => {
+  const { bytes } = await compressModel(await Deno.readFile(SILERO_VAD_V5), "onnx");
+  const reference = await createSession((await decompressModel(bytes)).bytes);
+  const session = await loadModel(bytes, { ort });
+  try {
+    const feeds = {
+      input: new Tensor("float32", new Float32Array(512).map((_, i) => Math.sin(i / 7) / 4), [
+        1,
+        512,
+      ]),
+      state: new Tensor("float32", new Float32Array(256), [2, 1, 128]),
+      sr: new Tensor("int64", BigInt64Array.of(16000n), []),
+    };
+    const want = (await reference.run(feeds)).output!.data as Float32Array;
+    const got = (await session.run(feeds)).output!.data as Float32Array;
+    assert.deepEqual(got, want);
+  } finally {
+    await session.release();
+    await reference.release();
+  }
 });

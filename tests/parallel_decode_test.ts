@@ -45,7 +45,9 @@ async function decodeEach(
   const out = new Map<string, StreamTensor[]>();
   for (const way of WAYS) {
     const source = way.chunks ? chunked(file, way.chunks) : file;
-    out.set(way.name, (await decode(source, { output, workers: way.workers })).tensors);
+    // Every data unit to the workers, however small.
+    const options = { output, workers: way.workers, minWorkerPayload: 0 };
+    out.set(way.name, (await decode(source, options)).tensors);
   }
   return out;
 }
@@ -202,6 +204,10 @@ Deno.test("a corrupt block row fails the same way in parallel and in chunks", as
   damaged[unit.payloadOffset! + (unit.payloadLength! >> 1)]! ^= 0x5a;
   for (const way of WAYS) {
     const source = way.chunks ? chunked(damaged, way.chunks) : damaged;
-    await assert.rejects(decode(source, { workers: way.workers }), DecodeError, way.name);
+    await assert.rejects(
+      decode(source, { workers: way.workers, minWorkerPayload: 0 }),
+      DecodeError,
+      way.name,
+    );
   }
 });
