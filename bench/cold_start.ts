@@ -8,9 +8,11 @@
 //
 // Files. The `.nnr` files are made fresh on every invocation by `cli.ts compress` at the defaults
 // (so they follow the encoder of the checkout), into .cache/cold_start/ (git-ignored). The
-// sweep's output (`cli.ts sweep --data`, 30–50 s per model) is made once and reused from there;
-// `--resweep` makes it again. IS-Net needs .cache/isnet_fp16.onnx (bench/fetch_isnet.ts) and is
-// skipped without it.
+// LeNets' sweep output (`cli.ts sweep --data`, 30–50 s per model) is made once and reused from
+// there; `--resweep` makes it again. IS-Net's (a 14-minute sweep on six photographs) is made
+// beforehand by `bench/sweep_bench.ts --models isnet --save .cache/cold_start` and left out
+// without it. IS-Net needs .cache/isnet_fp16.onnx (bench/fetch_isnet.ts) and is skipped without
+// it.
 //
 // The link. A server in a separate `deno run` process (not a worker of the measuring process: on
 // a 2-core machine a decode that fills both cores would delay a pacing timer in the same process,
@@ -60,6 +62,11 @@ interface ModelSpec {
   readonly onnx: URL;
   /** Evaluation data for a sweep; null where the model has none here. */
   readonly data: URL | null;
+  /**
+   * Where the sweep takes too long to run here (IS-Net: 14 minutes), the command that writes
+   * its file into `.cache/cold_start/<model>.sweep.nnr` beforehand.
+   */
+  readonly sweptBy?: string;
   /** How to get the model when it is missing. */
   readonly missing: string;
 }
@@ -86,7 +93,8 @@ const MODELS: Record<ModelName, ModelSpec> = {
   isnet: {
     label: "IS-Net (float16)",
     onnx: new URL(".cache/isnet_fp16.onnx", root),
-    data: null,
+    data: new URL(".cache/isnet_images.safetensors", root),
+    sweptBy: "npx deno run -A bench/sweep_bench.ts --models isnet --save .cache/cold_start",
     missing: "run `npx deno run -A bench/fetch_isnet.ts`",
   },
 };
@@ -370,6 +378,11 @@ async function prepareFiles(
   }
   if (kinds.includes("nnr-sweep") && spec.data) {
     const out = new URL(`${model}.sweep.nnr`, cache);
+    if (spec.sweptBy) {
+      if (await exists(out)) await add("nnr-sweep", out);
+      else console.error(`${model}: no sweep file; \`${spec.sweptBy}\` makes it`);
+      return files;
+    }
     if (resweep || !(await exists(out))) {
       console.error(`${model}: sweeping (once: ${out.pathname} is reused later)`);
       await command(
@@ -649,8 +662,10 @@ function report(
     `measurement, from a server process on 127.0.0.1 that paces each body through a token ` +
     `bucket (16 KiB chunks, at most ${BURST_MS} ms of the rate in the bucket, no added latency; ` +
     `Mbit/s = 10^6 bit/s). nnr-default: \`cli.ts compress\` at the defaults, made at the start ` +
-    `of the run; nnr-sweep: \`cli.ts sweep --data\` on the zoo's MNIST test digits (LeNets only: ` +
-    `the other models have no data here that a sweep confirms a file on). ONNX: the whole body ` +
+    `of the run; nnr-sweep: \`cli.ts sweep --data\` on the zoo's MNIST test digits (LeNets), and ` +
+    `for IS-Net the planned sweep of bench/sweep_bench.ts (SNR ≥ 20 dB of the mask on six ` +
+    `photographs, confirmed on three it did not search on; silero VAD has no data here). ONNX: ` +
+    `the whole body ` +
     `(\`arrayBuffer()\`), then \`InferenceSession.create(bytes)\`; \`.nnr\`: ` +
     `\`loadModel(response, { ort, workers })\`, which decodes as the body arrives. Then one ` +
     `\`session.run()\`. Both paths include onnxruntime's own start (its wasm is compiled at the ` +

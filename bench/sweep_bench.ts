@@ -13,7 +13,10 @@
 //
 // Every file is checked again through `evaluateModel()` on the held-out data.
 // Run: npx deno run -A bench/sweep_bench.ts [--models lenet300,lenet5,vit,isnet] [--grid] [--write]
-//   --grid: also run the grid sweep on the LeNets (and the ViT); --write: table into RESULTS.md.
+//   [--save DIR]
+//   --grid: also run the grid sweep on the LeNets (and the ViT); --write: table into RESULTS.md;
+//   --save: write each planned sweep's file to DIR/<model>.sweep.nnr (bench/cold_start.ts serves
+//   .cache/cold_start/isnet.sweep.nnr).
 import { parseArgs } from "node:util";
 import type { ModelTensor } from "../core/model_tensor.ts";
 import { EncodePool } from "../encoder/encode_pool.ts";
@@ -51,6 +54,8 @@ interface Row {
   readonly seconds: number;
 }
 const rows: Row[] = [];
+/** `--save DIR`: where the plain planned sweep's files go, as `<model>.sweep.nnr`. */
+let saveDir: string | null = null;
 const pct = (v: number) => `${(100 * v).toFixed(2)} %`;
 
 async function planned(
@@ -101,6 +106,9 @@ async function planned(
       seconds: r.seconds,
     });
     console.error(`${name} ${label}: ${b.bytes} B, ${r.seconds.toFixed(0)} s`);
+    if (saveDir !== null && label === "planned") {
+      await Deno.writeFile(`${saveDir}/${name}.sweep.nnr`, r.file);
+    }
   } finally {
     pool.close();
   }
@@ -139,8 +147,10 @@ async function main(): Promise<void> {
       models: { type: "string", default: "lenet300,lenet5,vit,isnet" },
       grid: { type: "boolean", default: false },
       write: { type: "boolean", default: false },
+      save: { type: "string" },
     },
   });
+  saveDir = args.values.save ?? null;
   const want = new Set(args.values.models.split(","));
   const mnist =
     readSafetensors(await Deno.readFile(new URL("mnist_test.safetensors", zoo))).tensors;

@@ -1,5 +1,5 @@
-// Worker side of decoding with workers: decodes block rows of a data unit per message, into the
-// shared output array or into one of its own that is transferred back.
+// Worker side of decoding with workers: decodes block rows of a data unit per message into an array
+// of their own, transferred back.
 import { answerJobs } from "../core/worker_pool.ts";
 import { decodeRows } from "./decode_stream.ts";
 

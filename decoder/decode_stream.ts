@@ -73,10 +73,7 @@ export interface StreamTensor {
   readonly slot?: number;
   /** Step size of float tensors (multiply levels by it), null for integer tensors. */
   readonly step: number | null;
-  /**
-   * The values, per {@linkcode TensorOutput} (backed by a `SharedArrayBuffer` when decoded by
-   * workers that share memory).
-   */
+  /** The values, per {@linkcode TensorOutput}. */
   readonly data: SinkArray;
 }
 
@@ -163,16 +160,16 @@ function smallestInts(levels: Int32Array): SinkArray {
 
 /** A job for a decode worker: block rows `[from, to)` of a data unit. */
 export interface RowsJob {
-  /** The data unit (its payload a copy of its own, or shared). */
+  /** The data unit (its payload a copy of its own, transferred). */
   readonly job: DataUnitJob;
   /** What the elements are written as. */
   readonly kind: SinkKind;
+  /** For `"levels"`: their width, from the file's metadata. */
+  readonly levelBytes?: 1 | 2 | 4;
   /** First block row. */
   readonly from: number;
   /** One past the last block row. */
   readonly to: number;
-  /** The whole tensor's output array, shared between the workers, if the runtime can share. */
-  readonly buffer?: SharedArrayBuffer;
 }
 
 /** What a decode worker sends back. */
@@ -182,8 +179,8 @@ export interface RowsResult {
   /** The payload's qp and step. */
   readonly qp: number | null;
   readonly step: number | null;
-  /** The rows' elements, unless they went into the shared buffer. */
-  readonly data: SinkArray | null;
+  /** The rows' elements (transferred back). */
+  readonly data: SinkArray;
 }
 
 /**
@@ -197,15 +194,11 @@ export function decodeRows(r: RowsJob): RowsResult {
     kind: r.kind,
     from: r.from,
     to: r.to,
-    ...(r.buffer ? { buffer: r.buffer } : {}),
+    ...(r.levelBytes ? { levelBytes: r.levelBytes } : {}),
   });
   const { data, crc } = d.finish();
-  return { crc, qp: d.qp, step: d.step, data: r.buffer ? null : data };
+  return { crc, qp: d.qp, step: d.step, data };
 }
-
-/** Whether memory can be shared with workers (Deno; browsers only when cross-origin isolated). */
-const CAN_SHARE = typeof SharedArrayBuffer === "function" &&
-  (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
 
 /** Bytes of payload handed to workers and not decoded yet before the input waits. */
 const MAX_IN_FLIGHT_BYTES = 32 * 2 ** 20;
@@ -240,8 +233,8 @@ function splitRows(job: DataUnitJob, parts: number): [number, number][] {
 /**
  * The decoding behind {@linkcode DecoderStream}: units are cut from the byte stream; in this
  * thread a large data unit is decoded block row by block row as its bytes arrive; with workers
- * each data unit is decoded in parts (block rows from their entry points) into one shared output
- * array. Tensors come out in file order.
+ * each data unit of at least `minWorkerPayload` bytes is decoded in parts (block rows from their
+ * entry points), which are put together in its output array. Tensors come out in file order.
  */
 class StreamDecoder {
   readonly reader: NnrUnitReader;
@@ -426,34 +419,29 @@ class StreamDecoder {
     const params = unitParams(job);
     const elements = validatePayloadParams(params, job.limits, job.payload.length);
     const ranges = splitRows(job, this.#workers);
-    const wanted = this.#kind(job);
-    // Workers write plain levels; the narrowest type is chosen once all are known.
-    const kind = wanted === "levels" ? "int32" : wanted;
-    const shared = CAN_SHARE ? new SharedArrayBuffer(TensorSink.bytes(kind, elements)) : null;
-    // Each part gets the payload: one shared copy, else a copy of its own to transfer.
-    let payload: Uint8Array | null = null;
-    if (CAN_SHARE) {
-      payload = new Uint8Array(new SharedArrayBuffer(job.payload.length));
-      payload.set(job.payload);
-    }
-    const parts = await Promise.all(ranges.map(([from, to]) =>
-      pool.run({
-        job: { ...job, payload: payload ?? job.payload.slice() },
-        kind,
-        from,
-        to,
-        ...(shared ? { buffer: shared } : {}),
-      })
-    ));
-    let data = new TensorSink(kind, elements, null, shared ? { buffer: shared } : {}).data;
+    // Each part gets a copy of the payload and sends its rows back, both transferred. (One
+    // SharedArrayBuffer for the output was measured and dropped: idle workers rarely collect
+    // garbage, so the buffers of tensors long handed out stayed alive, 257 MB above the baseline
+    // streaming IS-Net.)
+    const sink = this.#sinkOptions(job);
+    const parts = await Promise.all(
+      ranges.map(([from, to]) =>
+        pool.run({ job: { ...job, payload: job.payload.slice() }, ...sink, from, to })
+      ),
+    );
+    // Levels come in the widest type a part needed (all alike with the metadata's width).
+    const widest = parts.reduce(
+      (a, p) => p.data.BYTES_PER_ELEMENT > a.BYTES_PER_ELEMENT ? p.data : a,
+      parts[0]!.data,
+    );
+    const data = new (widest.constructor as Int32ArrayConstructor)(elements);
     const plan = scanPlan(params.shape, params.scanOrder, false);
     let crc = 0;
     for (const [i, p] of parts.entries()) {
       const [start, end] = blockRowElements(plan, ...ranges[i]!);
-      if (!shared) (data as Int32Array).set(p.data as Int32Array, start);
+      data.set(p.data as Int32Array, start);
       crc = i === 0 ? p.crc : crc32Combine(crc, p.crc, 4 * (end - start));
     }
-    if (wanted === "levels") data = smallestInts(data as Int32Array);
     return this.#deliver(job, data, crc, parts[0]!.qp, parts[0]!.step);
   }
 }
@@ -464,8 +452,8 @@ class StreamDecoder {
  * `maxUnitBytes` first); a large data unit is decoded block row by block row as its bytes arrive
  * (CODING.md 6.4: a block row once the bytes up to the next entry point are in), straight into
  * the tensor's output array. With `workers` > 1 (where the runtime has Web Workers) each data
- * unit is decoded by the workers in parts, from its entry points, into one array (shared where the
- * runtime can share memory). The output does not depend on how the input is chunked, nor on the
+ * unit is decoded by the workers in parts, from its entry points, and put together in one array.
+ * The output does not depend on how the input is chunked, nor on the
  * number of workers. {@linkcode DecoderStream.header} resolves with the file's metadata and model
  * skeleton once the units before the first tensor have arrived.
  *

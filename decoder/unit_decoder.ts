@@ -57,31 +57,26 @@ export class TensorSink {
   #tableMin = 0;
 
   /**
-   * Allocates the output array (or takes `buffer`, e.g. a `SharedArrayBuffer` that workers fill).
+   * Allocates the output array.
    *
    * @param kind What the elements are written as.
    * @param elements Number of elements.
    * @param step The step size (float payloads), else null.
-   * @param options `buffer`: memory for the array (e.g. shared), of {@linkcode TensorSink.bytes};
-   * `offset`: the tensor element that the array's first element holds (for a part of it);
+   * @param options `offset`: the tensor element that the array's first element holds (for a part
+   * of it);
    * `levelBytes`: the width `"levels"` start with (default 1).
    */
   constructor(
     kind: SinkKind,
     elements: number,
     step: number | null,
-    options: {
-      readonly buffer?: ArrayBufferLike;
-      readonly offset?: number;
-      readonly levelBytes?: 1 | 2 | 4;
-    } = {},
+    options: { readonly offset?: number; readonly levelBytes?: 1 | 2 | 4 } = {},
   ) {
     this.#kind = kind;
     this.#step = Math.fround(step ?? 1);
     this.#offset = options.offset ?? 0;
     const width = kind === "levels" ? options.levelBytes ?? 1 : 0;
-    const memory = options.buffer ??
-      new ArrayBuffer(TensorSink.bytes(kind, elements, options.levelBytes));
+    const memory = new ArrayBuffer(TensorSink.bytes(kind, elements, options.levelBytes));
     this.data = kind === "float32"
       ? new Float32Array(memory, 0, elements)
       : kind === "int32" || width === 4
@@ -243,11 +238,6 @@ export interface UnitDecoderOptions {
   readonly to?: number;
   /** For `"levels"`: the width to start with (from the file's metadata). */
   readonly levelBytes?: 1 | 2 | 4;
-  /**
-   * Memory for the whole tensor's output array (e.g. shared with other workers); without it the
-   * array holds the range's elements only.
-   */
-  readonly buffer?: ArrayBufferLike;
 }
 
 /**
@@ -351,18 +341,14 @@ export class UnitDecoder {
           from: this.#options.from ?? 0,
         });
         this.#to = Math.min(rows.blockRows, this.#options.to ?? rows.blockRows);
-        // The whole tensor's array where one is given (shared), else one for the range.
+        // An array for the range's elements (all of them unless decoding a part).
         const [first] = rows.rowElements(rows.nextRow);
         const [, last] = rows.rowElements(this.#to - 1);
         const levelBytes = this.#options.levelBytes ? { levelBytes: this.#options.levelBytes } : {};
-        this.#sink = this.#options.buffer
-          ? new TensorSink(this.#options.kind, rows.elements, rows.step, {
-            buffer: this.#options.buffer,
-          })
-          : new TensorSink(this.#options.kind, last - first, rows.step, {
-            offset: first,
-            ...levelBytes,
-          });
+        this.#sink = new TensorSink(this.#options.kind, last - first, rows.step, {
+          offset: first,
+          ...levelBytes,
+        });
         this.#rows = rows;
       }
       const rows = this.#rows;
