@@ -83,8 +83,11 @@ export function effectiveScanOrder(shape: readonly number[], scanOrder: number):
   return scanOrder;
 }
 
-/** Elements a block row must have at least for the encoder's default to use a block scan. */
-export const AUTO_SCAN_MIN_ROW_ELEMENTS = 16384;
+/**
+ * Elements a block row must have at least for the encoder's default to use a block scan: below
+ * that the tensor decodes in milliseconds anyway, and the trial coding is not worth its time.
+ */
+export const AUTO_SCAN_MIN_ROW_ELEMENTS = 65536;
 
 /**
  * The block scan the encoder's default (`scanOrder: "auto"`) proposes, so that the data unit
@@ -103,8 +106,8 @@ export const AUTO_SCAN_MIN_ROW_ELEMENTS = 16384;
  * import assert from "node:assert/strict";
  *
  * assert.equal(autoScanOrder([512, 1024, 3, 3]), 4); // 8 block rows of 64 × 9216
- * assert.equal(autoScanOrder([100, 784]), 3); // 4 block rows of 32 × 784
- * assert.equal(autoScanOrder([64, 64]), 0); // too small to split
+ * assert.equal(autoScanOrder([2048, 1024]), 4); // 32 block rows of 64 × 1024
+ * assert.equal(autoScanOrder([300, 784]), 0); // block rows of 64 × 784 are too small
  * ```
  */
 export function autoScanOrder(shape: readonly number[]): number {

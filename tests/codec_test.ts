@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { decodeBlockRow, decodePayload } from "../decoder/decode_payload.ts";
 import { encodePayload } from "../encoder/encode_payload.ts";
 import { DecodeError } from "../core/errors.ts";
-import { seededRandom } from "../core/fixtures.ts";
+import { laplaceTensor, seededRandom } from "../core/fixtures.ts";
+import { encodeTensor } from "../encoder/encode_tensor.ts";
 import { type PayloadParams, payloadParams } from "../core/syntax.ts";
 import { dqReconstructionIndex } from "../core/dependent_quantization.ts";
 
@@ -144,4 +145,34 @@ Deno.test("quantizeTensor(): a second pass with the signalled sets never raises 
       assert.ok(cost(2) <= cost(1), `dq ${dq} λ ${lambdaScale}`);
     }
   }
+});
+
+Deno.test('scanOrder "auto" keeps a block scan where rows are alike, not where they differ', () => {
+  const [height, width] = [512, 1024];
+  const code = (scale: (row: number) => number, scanOrder: number | "auto") =>
+    encodeTensor({
+      name: "w",
+      shape: [height, width],
+      values: Float32Array.from(
+        laplaceTensor(height * width, 0.02, 5),
+        (v, i) => v * scale(Math.floor(i / width)),
+      ),
+      coding: {
+        kind: "float",
+        qp: -38,
+        qpDensity: 2,
+        lambdaScale: 0,
+        dq: true,
+        scanOrder,
+        cabacUnaryLengthMinus1: 10,
+      },
+    });
+  // Rows alike: 64-row blocks (8 block rows, 7 entry points), at most 0.5 % larger.
+  const alike = code(() => 1, "auto");
+  assert.equal(alike.scanOrder, 4);
+  assert.ok(alike.unit.length <= 1.005 * code(() => 1, 0).unit.length);
+  // Rows of magnitudes 1/16..16 (filters of unlike norms): interleaving them costs, so scan 0.
+  const unlike = code((r) => 2 ** ((r % 9) - 4), "auto");
+  assert.equal(unlike.scanOrder, 0);
+  assert.ok(code((r) => 2 ** ((r % 9) - 4), 4).unit.length > 1.005 * unlike.unit.length);
 });
