@@ -429,6 +429,10 @@ class StreamDecoder {
         pool.run({ job: { ...job, payload: job.payload.slice() }, ...sink, from, to })
       ),
     );
+    if (parts.length === 1) {
+      const p = parts[0]!;
+      return this.#deliver(job, p.data, p.crc, p.qp, p.step);
+    }
     // Levels come in the widest type a part needed (all alike with the metadata's width).
     const widest = parts.reduce(
       (a, p) => p.data.BYTES_PER_ELEMENT > a.BYTES_PER_ELEMENT ? p.data : a,
