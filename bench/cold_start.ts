@@ -800,7 +800,6 @@ async function main(args: string[]): Promise<void> {
           mode: c.mode,
           model: c.file.model,
           workers: c.workers ?? 1,
-            : {}),
           bytes: c.file.bytes,
         });
         if (result.bytes !== c.file.bytes) {
