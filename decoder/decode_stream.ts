@@ -24,7 +24,6 @@ import {
   type SinkArray,
   type SinkKind,
   sinkKind,
-  TensorSink,
   UnitDecoder,
   unitEntryPoints,
   unitParams,
