@@ -792,6 +792,19 @@ async function main(args: string[]): Promise<void> {
   const server = await startServer(files);
   const results = new Map<Case, ClientResult[]>(cases.map((c) => [c, []]));
   const load: number[] = [];
+  // Saved after every measurement, so that an interrupted run can still be reported
+  // (`--report`): the cases of the last, incomplete round are left out.
+  const save = async (complete: number): Promise<Saved> => {
+    const saved: Saved = {
+      runs: complete,
+      environment,
+      load,
+      args: args.filter((a) => a !== "--write").join(" "),
+      measured: cases.map((c) => ({ c, results: results.get(c)!.slice(0, complete) })),
+    };
+    await Deno.writeTextFile(SAVED, JSON.stringify(saved));
+    return saved;
+  };
   try {
     for (let r = 0; r < runs; r++) {
       for (const c of cases) {
@@ -807,6 +820,7 @@ async function main(args: string[]): Promise<void> {
         }
         results.get(c)!.push(result);
         load.push(result.load1);
+        await save(r);
         console.error(
           `run ${r + 1}/${runs}, ${caseLabel(c)}: body read ${s2(result.bodyRead)} s` +
             (result.first === null ? "" : `, session ${s2(result.session!)} s, first result ` +
@@ -814,20 +828,13 @@ async function main(args: string[]): Promise<void> {
             `, load ${result.load1.toFixed(2)}`,
         );
       }
+      await save(r + 1);
     }
   } finally {
     server.process.kill("SIGTERM");
     await server.process.status;
   }
-  const saved: Saved = {
-    runs,
-    environment,
-    load,
-    args: args.filter((a) => a !== "--write").join(" "),
-    measured: cases.map((c) => ({ c, results: results.get(c)! })),
-  };
-  await Deno.writeTextFile(SAVED, JSON.stringify(saved));
-  const text = render(saved);
+  const text = render(await save(runs));
   console.log(text);
   if (v.write) await writeSection(text);
 }
