@@ -29,6 +29,7 @@ import {
   unitParams,
 } from "./unit_decoder.ts";
 import { HAS_WEB_WORKERS, WorkerPool } from "../core/worker_pool.ts";
+import type { RowsJob, RowsResult } from "./_decode_worker.ts";
 
 /**
  * What each tensor is delivered as:
@@ -155,48 +156,6 @@ function smallestInts(levels: Int32Array): SinkArray {
   if (min >= -128 && max <= 127) return Int8Array.from(levels);
   if (min >= -32768 && max <= 32767) return Int16Array.from(levels);
   return levels;
-}
-
-/** A job for a decode worker: block rows `[from, to)` of a data unit. */
-export interface RowsJob {
-  /** The data unit (its payload a copy of its own, transferred). */
-  readonly job: DataUnitJob;
-  /** What the elements are written as. */
-  readonly kind: SinkKind;
-  /** For `"levels"`: their width, from the file's metadata. */
-  readonly levelBytes?: 1 | 2 | 4;
-  /** First block row. */
-  readonly from: number;
-  /** One past the last block row. */
-  readonly to: number;
-}
-
-/** What a decode worker sends back. */
-export interface RowsResult {
-  /** CRC-32 of the rows' levels. */
-  readonly crc: number;
-  /** The payload's qp and step. */
-  readonly qp: number | null;
-  readonly step: number | null;
-  /** The rows' elements (transferred back). */
-  readonly data: SinkArray;
-}
-
-/**
- * Decodes block rows `[from, to)` of a data unit (what a decode worker does).
- *
- * @param r The job.
- * @returns The result.
- */
-export function decodeRows(r: RowsJob): RowsResult {
-  const d = new UnitDecoder(r.job, {
-    kind: r.kind,
-    from: r.from,
-    to: r.to,
-    ...(r.levelBytes ? { levelBytes: r.levelBytes } : {}),
-  });
-  const { data, crc } = d.finish();
-  return { crc, qp: d.qp, step: d.step, data };
 }
 
 /** Bytes of payload handed to workers and not decoded yet before the input waits. */

@@ -29,4 +29,6 @@ export * from "../core/model_tensor.ts";
 export * from "./nnr_file.ts";
 export * from "./decompress_model.ts";
 export * from "./decode_stream.ts";
+export type { SinkArray } from "./unit_decoder.ts";
+export type { ScanPlan } from "../core/scan.ts";
 export * from "./load_model.ts";
