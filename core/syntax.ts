@@ -164,3 +164,47 @@ export interface EntryPoint {
 export function packEntryPoint(e: EntryPoint): number {
   return e.bitOffsetDelta * 2048 + e.value8 * 8 + e.dqState;
 }
+
+/**
+ * The smallest and largest of some levels, 0 included.
+ *
+ * @param levels The levels.
+ * @returns `[min, max]`.
+ *
+ * @example
+ * ```ts
+ * import { levelRange } from "./syntax.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(levelRange(Int32Array.of(3, -200, 7)), [-200, 7]);
+ * ```
+ */
+export function levelRange(levels: Int32Array): [number, number] {
+  let min = 0;
+  let max = 0;
+  for (let i = 0; i < levels.length; i++) {
+    const v = levels[i]!;
+    if (v < min) min = v;
+    else if (v > max) max = v;
+  }
+  return [min, max];
+}
+
+/**
+ * Bytes of the smallest signed integer type that holds every level: 1, 2 or 4.
+ *
+ * @param levels The levels.
+ * @returns 1, 2 or 4.
+ *
+ * @example
+ * ```ts
+ * import { levelBytes } from "./syntax.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(levelBytes(Int32Array.of(3, -200, 7)), 2);
+ * ```
+ */
+export function levelBytes(levels: Int32Array): 1 | 2 | 4 {
+  const [min, max] = levelRange(levels);
+  return min >= -128 && max <= 127 ? 1 : min >= -32768 && max <= 32767 ? 2 : 4;
+}

@@ -9,6 +9,7 @@ import type { Dtype } from "../core/model_tensor.ts";
 import { DecodeError } from "../core/errors.ts";
 import { crc32Combine } from "../core/crc32.ts";
 import { blockRowElements, scanPlan } from "../core/scan.ts";
+import { levelBytes } from "../core/syntax.ts";
 import { fromFloat32, fromInt32 } from "../model/dtypes.ts";
 import { UnitSplitter } from "./_unit_splitter.ts";
 import { validatePayloadParams } from "./decode_payload.ts";
@@ -146,16 +147,8 @@ export function modelBytes(t: StreamTensor): Uint8Array {
 }
 
 function smallestInts(levels: Int32Array): SinkArray {
-  let min = 0;
-  let max = 0;
-  for (let i = 0; i < levels.length; i++) {
-    const v = levels[i]!;
-    if (v < min) min = v;
-    else if (v > max) max = v;
-  }
-  if (min >= -128 && max <= 127) return Int8Array.from(levels);
-  if (min >= -32768 && max <= 32767) return Int16Array.from(levels);
-  return levels;
+  const width = levelBytes(levels);
+  return width === 1 ? Int8Array.from(levels) : width === 2 ? Int16Array.from(levels) : levels;
 }
 
 /** Bytes of payload handed to workers and not decoded yet before the input waits. */

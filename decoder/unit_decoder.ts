@@ -9,7 +9,7 @@
 import type { Dtype } from "../core/model_tensor.ts";
 import { DecodeError } from "../core/errors.ts";
 import { levelsCrc32 } from "../core/crc32.ts";
-import type { EntryPoint, PayloadParams } from "../core/syntax.ts";
+import { type EntryPoint, levelBytes, levelRange, type PayloadParams } from "../core/syntax.ts";
 import { fromFloat32 } from "../model/dtypes.ts";
 import { BlockRowDecoder, validatePayloadParams } from "./decode_payload.ts";
 import type { DataUnitJob } from "./nnr_file.ts";
@@ -114,18 +114,8 @@ export class TensorSink {
         (out as Int32Array).set(levels, start);
         return;
       case "levels": {
-        let min = 0;
-        let max = 0;
-        for (let i = 0; i < n; i++) {
-          const v = levels[i]!;
-          if (v < min) min = v;
-          else if (v > max) max = v;
-        }
-        const wide = min < -32768 || max > 32767
-          ? Int32Array
-          : min < -128 || max > 127
-          ? Int16Array
-          : null;
+        const width = levelBytes(levels);
+        const wide = width === 4 ? Int32Array : width === 2 ? Int16Array : null;
         if (wide && wide.BYTES_PER_ELEMENT > out.BYTES_PER_ELEMENT) {
           this.data = wide.from(out as Int8Array | Int16Array);
         }
@@ -135,13 +125,7 @@ export class TensorSink {
       default: {
         // 16-bit patterns from a table of level → pattern over the levels seen: a tensor's
         // levels span a few hundred values, far fewer than its elements.
-        let min = 0;
-        let max = 0;
-        for (let i = 0; i < n; i++) {
-          const v = levels[i]!;
-          if (v < min) min = v;
-          else if (v > max) max = v;
-        }
+        const [min, max] = levelRange(levels);
         const tableMax = this.#tableMin + this.#table.length - 1;
         if (min < this.#tableMin || max > tableMax) {
           const from = Math.min(min, this.#tableMin);

@@ -6,7 +6,7 @@
  */
 import { levelsCrc32 } from "../core/crc32.ts";
 import { autoScanOrder, effectiveScanOrder, matrixView } from "../core/scan.ts";
-import { packEntryPoint, payloadParams } from "../core/syntax.ts";
+import { levelBytes, packEntryPoint, payloadParams } from "../core/syntax.ts";
 import { type DecodedPayload, decodePayload } from "../decoder/decode_payload.ts";
 import { encodePayload, type EncodePayloadParams } from "./encode_payload.ts";
 import { writeNnrUnit } from "./nnr_writer.ts";
@@ -168,18 +168,6 @@ export function encodeTensor(job: TensorJob): EncodedTensor {
   };
 }
 
-/** Bytes of the smallest signed integer type that holds every level. */
-function levelBytes(levels: Int32Array): 1 | 2 | 4 {
-  let min = 0;
-  let max = 0;
-  for (let i = 0; i < levels.length; i++) {
-    const v = levels[i]!;
-    if (v < min) min = v;
-    else if (v > max) max = v;
-  }
-  return min >= -128 && max <= 127 ? 1 : min >= -32768 && max <= 32767 ? 2 : 4;
-}
-
 /**
  * `scanOrder: "auto"`: the block scan `autoScanOrder()` proposes, if coding the middle block row
  * with it costs at most {@linkcode AUTO_SCAN_MAX_COST} more than row-major (the context resets
@@ -233,7 +221,7 @@ export interface EncodedDataUnit {
  * @example
  * ```ts
  * import { encodeDataUnit } from "./encode_tensor.ts";
- * import { packEntryPoint, payloadParams } from "../core/syntax.ts";
+ * import { levelBytes, packEntryPoint, payloadParams } from "../core/syntax.ts";
  * import { readNnrUnits } from "../decoder/nnr_units.ts";
  * import assert from "node:assert/strict";
  *
