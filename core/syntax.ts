@@ -166,6 +166,29 @@ export function packEntryPoint(e: EntryPoint): number {
 }
 
 /**
+ * The entry point a packed integer of {@linkcode packEntryPoint} holds.
+ *
+ * @param packed The packed integer.
+ * @returns The entry point.
+ *
+ * @example
+ * ```ts
+ * import { packEntryPoint, unpackEntryPoint } from "./syntax.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const e = { bitOffsetDelta: 3_000_000, value8: 200, dqState: 5 };
+ * assert.deepEqual(unpackEntryPoint(packEntryPoint(e)), e);
+ * ```
+ */
+export function unpackEntryPoint(packed: number): EntryPoint {
+  return {
+    bitOffsetDelta: Math.floor(packed / 2048),
+    value8: Math.floor(packed / 8) % 256,
+    dqState: packed % 8,
+  };
+}
+
+/**
  * The smallest and largest of some levels, 0 included.
  *
  * @param levels The levels.

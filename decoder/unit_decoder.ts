@@ -9,7 +9,13 @@
 import type { Dtype } from "../core/model_tensor.ts";
 import { DecodeError } from "../core/errors.ts";
 import { levelsCrc32 } from "../core/crc32.ts";
-import { type EntryPoint, levelBytes, levelRange, type PayloadParams } from "../core/syntax.ts";
+import {
+  type EntryPoint,
+  levelBytes,
+  levelRange,
+  type PayloadParams,
+  unpackEntryPoint,
+} from "../core/syntax.ts";
 import { fromFloat32 } from "../model/dtypes.ts";
 import { BlockRowDecoder, validatePayloadParams } from "./decode_payload.ts";
 import type { DataUnitJob } from "./nnr_file.ts";
@@ -185,11 +191,9 @@ export function unitParams(job: DataUnitJob): PayloadParams {
 
 /** The entry points a data unit's header signals. */
 export function unitEntryPoints(job: DataUnitJob): EntryPoint[] {
-  return ((job.fields.cabac_entry_point_list as number[] | undefined) ?? []).map((p) => ({
-    bitOffsetDelta: Math.floor(p / 2048),
-    value8: (p >> 3) & 0xff,
-    dqState: p & 7,
-  }));
+  return ((job.fields.cabac_entry_point_list as number[] | undefined) ?? []).map(
+    unpackEntryPoint,
+  );
 }
 
 /** The sink kind for a tensor delivered as `output` whose model dtype is `dtype`. */

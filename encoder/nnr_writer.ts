@@ -6,6 +6,7 @@
  * @module
  */
 import { concatBytes } from "../core/bytes.ts";
+import { unpackEntryPoint } from "../core/syntax.ts";
 import type { NnrFieldValue } from "../decoder/nnr_units.ts";
 
 /** One unit to write: its type, syntax elements and, for data units, the CABAC payload. */
@@ -276,9 +277,9 @@ function writeDataUnitHeader(w: BitWriter, f: Readonly<Record<string, NnrFieldVa
 function writeEntryPoints(w: BitWriter, list: readonly number[], dq: number) {
   let previous = 0;
   list.forEach((packed, j) => {
-    const delta = Math.floor(packed / 2048);
-    w.u(8, (packed >> 3) & 0xff);
-    if (dq) w.u(3, packed & 7);
+    const { bitOffsetDelta: delta, value8, dqState } = unpackEntryPoint(packed);
+    w.u(8, value8);
+    if (dq) w.u(3, dqState);
     if (j === 0) w.ue(11, delta);
     else w.ie(7, delta - previous);
     previous = delta;
