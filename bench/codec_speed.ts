@@ -8,6 +8,7 @@ import { decodePayload } from "../decoder/decode_payload.ts";
 import { encodePayload } from "../encoder/encode_payload.ts";
 import { quantizeDqTrellis } from "../encoder/quantize.ts";
 import { codecPoint, SIDE, weights } from "./_codec_fixture.ts";
+import { median } from "./_common.ts";
 
 const { values } = parseArgs({
   options: {
@@ -17,12 +18,6 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 const N = SIDE * SIDE;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** Median seconds of `count` runs of `fn`. */
 function seconds(count: number, fn: () => void): number {

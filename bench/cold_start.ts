@@ -42,6 +42,7 @@ import * as ort from "onnxruntime-web/wasm";
 import { loadModel } from "../decoder/load_model.ts";
 import { readSafetensors } from "../model/safetensors.ts";
 import { SILERO_VAD_V5 } from "../examples/silero_vad_demo.ts";
+import { exists, median } from "./_common.ts";
 
 const root = new URL("../", import.meta.url);
 const cache = new URL(".cache/cold_start/", root);
@@ -136,21 +137,6 @@ interface ClientJob {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function median(values: readonly number[]): number {
-  const s = values.toSorted((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-async function exists(url: URL): Promise<boolean> {
-  try {
-    return (await Deno.stat(url)).isFile;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

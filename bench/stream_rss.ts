@@ -20,6 +20,7 @@
 // and every 5 ms, for systems without /proc. Both are reported above the baseline, in MB (10^6).
 import { decode, type DecodeOptions, DecoderStream, loadModel } from "../decoder/mod.ts";
 import * as ort from "onnxruntime-web/wasm";
+import { median } from "./_common.ts";
 
 const MB = 1e6;
 const root = new URL("../", import.meta.url);
@@ -187,12 +188,6 @@ async function measure(c: Case, path: string): Promise<Run> {
     endRss: endRss / MB,
     load1,
   };
-}
-
-function median(values: number[]): number {
-  const s = values.toSorted((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function parse(args: string[]) {

@@ -32,15 +32,12 @@ import {
 } from "../runtime/planned_sweep.ts";
 import { sweep } from "../runtime/sweep.ts";
 import { writeResultsSection } from "./_results_section.ts";
+import { exists } from "./_common.ts";
 
 const root = new URL("../", import.meta.url);
 const zoo = new URL("../shared/zoo/", root);
 const cache = new URL(".cache/", root);
 const workers = navigator.hardwareConcurrency;
-
-async function exists(url: URL): Promise<boolean> {
-  return await Deno.stat(url).then(() => true, () => false);
-}
 
 interface Row {
   readonly model: string;
