@@ -154,6 +154,11 @@ function smallestInts(levels: Int32Array): SinkArray {
 /** Bytes of payload handed to workers and not decoded yet before the input waits. */
 const MAX_IN_FLIGHT_BYTES = 32 * 2 ** 20;
 
+/** A data unit's number of block rows: one more than its entry points. */
+function blockRows(job: DataUnitJob): number {
+  return ((job.fields.cabac_entry_point_list as number[] | undefined)?.length ?? 0) + 1;
+}
+
 /**
  * Block rows `[from, to)` for `parts` workers, balanced by their coded bits (the entry points
  * give each block row's size; the last one has the rest of the payload).
@@ -222,7 +227,8 @@ class StreamDecoder {
       new URL("./_decode_worker.ts", import.meta.url),
       this.#workers,
       {
-        weight: (r) => r.job.payload.length * (r.to - r.from),
+        // A part's share of its payload (block rows are balanced by their bits).
+        weight: (r) => (r.job.payload.length * (r.to - r.from)) / blockRows(r.job),
         transfer: (r) => r.job.payload.buffer instanceof ArrayBuffer ? [r.job.payload.buffer] : [],
       },
     );

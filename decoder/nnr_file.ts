@@ -238,8 +238,8 @@ export class NnrUnitReader {
       readonly crc: number;
     },
   ): { readonly dtype: Dtype; readonly slot?: number } {
-    const d = this.#meta?.tensors[job.index];
     if (!this.#meta) return { dtype: t.qp === null ? "I32" : "F32" };
+    const d = this.#meta.tensors[job.index];
     const at = job.payloadOffset;
     if (!d || d.name !== t.name || d.shape.join() !== t.shape.join()) {
       throw new DecodeError("corrupt", `Tensor "${t.name}" does not match its metadata`, at);
