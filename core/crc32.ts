@@ -14,7 +14,16 @@ const TABLE = (() => {
   return t;
 })();
 
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+/**
+ * Slicing-by-8 tables: `SLICES[256·k + n]` is the CRC register after byte n followed by k zero
+ * bytes, so eight bytes fold in with eight independent lookups instead of eight dependent ones.
+ */
+const SLICES = (() => {
+  const t = new Int32Array(8 * 256);
+  t.set(TABLE);
+  for (let i = 256; i < t.length; i++) t[i] = (t[i - 256]! >>> 8) ^ TABLE[t[i - 256]! & 0xff]!;
+  return t;
+})();
 
 /**
  * Returns the CRC-32 of `bytes`, continuing from `crc` when the data comes in pieces.
@@ -52,23 +61,30 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
  * import { crc32, levelsCrc32 } from "./crc32.ts";
  * import assert from "node:assert/strict";
  *
- * const le = Uint8Array.of(1, 0, 0, 0, 255, 255, 255, 255);
- * assert.equal(levelsCrc32(Int32Array.of(1, -1)), crc32(le));
+ * const le = Uint8Array.of(1, 0, 0, 0, 255, 255, 255, 255, 0, 1, 0, 128);
+ * assert.equal(levelsCrc32(Int32Array.of(1, -1, -(2 ** 31) + 256)), crc32(le));
+ * assert.equal(levelsCrc32(Int32Array.of(-(2 ** 31) + 256), levelsCrc32(Int32Array.of(1, -1))), crc32(le));
  * ```
  */
 export function levelsCrc32(levels: Int32Array, crc = 0): number {
-  // On a little-endian host the array's own bytes are the little-endian ints.
-  if (LITTLE_ENDIAN) {
-    return crc32(new Uint8Array(levels.buffer, levels.byteOffset, levels.byteLength), crc);
+  // Each int32 is taken as a number, so its little-endian bytes are v & 0xff, (v >>> 8) & 0xff…
+  // whatever the host's byte order; two of them are one slicing-by-8 step.
+  const t = SLICES;
+  let c = ~crc;
+  const pairs = levels.length & ~1;
+  for (let i = 0; i < pairs; i += 2) {
+    const x = c ^ levels[i]!;
+    const y = levels[i + 1]!;
+    c = t[1792 + (x & 0xff)]! ^ t[1536 + ((x >>> 8) & 0xff)]! ^ t[1280 + ((x >>> 16) & 0xff)]! ^
+      t[1024 + (x >>> 24)]! ^ t[768 + (y & 0xff)]! ^ t[512 + ((y >>> 8) & 0xff)]! ^
+      t[256 + ((y >>> 16) & 0xff)]! ^ t[y >>> 24]!;
   }
-  const le = new Uint8Array(4096);
-  const view = new DataView(le.buffer);
-  for (let start = 0; start < levels.length; start += 1024) {
-    const end = Math.min(levels.length, start + 1024);
-    for (let i = start; i < end; i++) view.setInt32((i - start) * 4, levels[i]!, true);
-    crc = crc32(le.subarray(0, (end - start) * 4), crc);
+  if (pairs < levels.length) {
+    const x = c ^ levels[pairs]!;
+    c = t[768 + (x & 0xff)]! ^ t[512 + ((x >>> 8) & 0xff)]! ^ t[256 + ((x >>> 16) & 0xff)]! ^
+      t[x >>> 24]!;
   }
-  return crc;
+  return ~c >>> 0;
 }
 
 /** `a · b mod P` over GF(2), both in CRC-32's reflected bit order (bit 31 is x^0). */

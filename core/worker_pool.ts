@@ -73,6 +73,11 @@ export interface WorkerPoolOptions<J> {
   readonly transfer?: (job: J) => Transferable[];
   /** Describes a job in error messages (other than a DecodeError, which is rethrown as is). */
   readonly describe?: (job: J) => string;
+  /**
+   * Jobs a worker is sent at once (default 1): one running and the rest waiting in its message
+   * queue, so that it starts the next without waiting for this thread to hear it finished.
+   */
+  readonly queueDepth?: number;
 }
 
 /**
@@ -88,11 +93,11 @@ export interface WorkerPoolOptions<J> {
  * ```
  */
 export class WorkerPool<J, R> {
-  readonly #idle: Worker[] = [];
   readonly #all: Worker[] = [];
   readonly #waiting: Task<J, R>[] = [];
   readonly #running = new Map<number, Task<J, R>>();
-  readonly #busy = new Map<Worker, number>();
+  /** The ids of the jobs each worker was sent and has not answered, oldest first. */
+  readonly #sent = new Map<Worker, number[]>();
   readonly #options: WorkerPoolOptions<J>;
   #nextId = 0;
 
@@ -112,10 +117,10 @@ export class WorkerPool<J, R> {
       worker.onmessage = (event) => this.#finished(worker, event.data);
       worker.onerror = (event) => {
         event.preventDefault();
-        this.#finished(worker, { id: this.#busy.get(worker)!, error: event.message });
+        this.#finished(worker, { id: this.#sent.get(worker)![0]!, error: event.message });
       };
       this.#all.push(worker);
-      this.#idle.push(worker);
+      this.#sent.set(worker, []);
     }
   }
 
@@ -143,25 +148,29 @@ export class WorkerPool<J, R> {
 
   #dispatch(): void {
     const weight = this.#options.weight ?? (() => 0);
-    while (this.#idle.length > 0 && this.#waiting.length > 0) {
-      let pick = 0;
-      this.#waiting.forEach((t, i) => {
-        if (weight(t.job) > weight(this.#waiting[pick]!.job)) pick = i;
-      });
-      const task = this.#waiting.splice(pick, 1)[0]!;
-      const worker = this.#idle.pop()!;
-      const id = this.#nextId++;
-      this.#running.set(id, task);
-      this.#busy.set(worker, id);
-      worker.postMessage({ id, job: task.job }, this.#options.transfer?.(task.job) ?? []);
+    const depth = this.#options.queueDepth ?? 1;
+    for (let held = 0; held < depth && this.#waiting.length > 0; held++) {
+      for (const worker of this.#all) {
+        const sent = this.#sent.get(worker)!;
+        if (sent.length > held || this.#waiting.length === 0) continue;
+        let pick = 0;
+        this.#waiting.forEach((t, i) => {
+          if (weight(t.job) > weight(this.#waiting[pick]!.job)) pick = i;
+        });
+        const task = this.#waiting.splice(pick, 1)[0]!;
+        const id = this.#nextId++;
+        this.#running.set(id, task);
+        sent.push(id);
+        worker.postMessage({ id, job: task.job }, this.#options.transfer?.(task.job) ?? []);
+      }
     }
   }
 
   #finished(worker: Worker, msg: { id: number; result?: R } & Partial<WorkerError>): void {
     const task = this.#running.get(msg.id);
     this.#running.delete(msg.id);
-    this.#busy.delete(worker);
-    this.#idle.push(worker);
+    const sent = this.#sent.get(worker)!;
+    if (sent.includes(msg.id)) sent.splice(sent.indexOf(msg.id), 1);
     if (task) {
       if (msg.error === undefined) task.resolve(msg.result!);
       else if (msg.code !== undefined) {

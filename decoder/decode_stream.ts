@@ -55,9 +55,9 @@ export interface DecodeOptions {
    */
   readonly workers?: number;
   /**
-   * With workers, data units whose payload is smaller than this are decoded in this thread
-   * (default 256 KiB: a worker's start and messages cost more than decoding them; LeNet-300's
-   * largest, 182 kB, decodes in ~30 ms).
+   * With workers, the data units before the first whose payload has at least this many bytes are
+   * decoded in this thread, and the workers start at that one (default 256 KiB: a worker's start
+   * costs more than decoding smaller ones; LeNet-300's largest, 182 kB, decodes in ~30 ms).
    */
   readonly minWorkerPayload?: number;
 }
@@ -220,9 +220,14 @@ class StreamDecoder {
     );
   }
 
-  /** The workers, started at the first data unit large enough to be worth them. */
+  /**
+   * The workers, started at the first data unit large enough to be worth them; from then on they
+   * take every data unit, so that this thread, which hands them out, never keeps them waiting.
+   */
   #workersFor(job: DataUnitJob): WorkerPool<RowsJob, RowsResult> | null {
-    if (this.#workers === 1 || job.payload.length < this.#minWorkerPayload) return null;
+    if (this.#workers === 1 || (!this.#pool && job.payload.length < this.#minWorkerPayload)) {
+      return null;
+    }
     this.#pool ??= new WorkerPool<RowsJob, RowsResult>(
       new URL("./_decode_worker.ts", import.meta.url),
       this.#workers,
@@ -230,6 +235,7 @@ class StreamDecoder {
         // A part's share of its payload (block rows are balanced by their bits).
         weight: (r) => (r.job.payload.length * (r.to - r.from)) / blockRows(r.job),
         transfer: (r) => r.job.payload.buffer instanceof ArrayBuffer ? [r.job.payload.buffer] : [],
+        queueDepth: 2,
       },
     );
     return this.#pool;
