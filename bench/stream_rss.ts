@@ -7,7 +7,9 @@
 //
 // Cases: one-shot `decode()` (all tensors kept, as a caller that needs them all would) versus
 // streaming (`file.readable.pipeThrough(new DecoderStream())`, each tensor dropped once seen, or
-// kept: `stream-keep-*`, whose peak is compared with the output it holds); float32 values versus
+// kept: `stream-keep-*`, whose peak is compared with the output it holds) versus `decode()` on the
+// file's stream (`decode-*`: it reads a byte stream into one buffer, and keeps every tensor);
+// float32 values versus
 // int8 levels (`output: "levels"`) versus float16 bit patterns (`output: "original"`); 1 and 2
 // workers. `stream-levels-gc` is a diagnostic: it
 // forces a full GC after each tensor, so its peak is the decoder's working set without the
@@ -28,7 +30,7 @@ const root = new URL("../", import.meta.url);
 /** One way of decoding the file. */
 interface Case {
   readonly name: string;
-  readonly mode: "oneshot" | "stream" | "load";
+  readonly mode: "oneshot" | "stream" | "decode" | "load";
   /** For `load`: how loadModel() hands the weights to onnxruntime. */
   readonly weights?: "external" | "inline";
   readonly output: NonNullable<DecodeOptions["output"]>;
@@ -50,6 +52,8 @@ const CASES: readonly Case[] = [
   { name: "stream-levels-gc", mode: "stream", output: "levels", gcEach: true },
   { name: "stream-keep-float32", mode: "stream", output: "float32", keep: true },
   { name: "stream-keep-levels", mode: "stream", output: "levels", keep: true },
+  { name: "decode-float32", mode: "decode", output: "float32" },
+  { name: "decode-levels", mode: "decode", output: "levels" },
   { name: "stream-float32-2workers", mode: "stream", output: "float32", workers: 2 },
   { name: "stream-levels-2workers", mode: "stream", output: "levels", workers: 2 },
   { name: "load-external", mode: "load", output: "float32", weights: "external" },
@@ -133,6 +137,16 @@ async function measure(c: Case, path: string): Promise<Run> {
     file.close();
     const options = { output: c.output, ...(c.workers ? { workers: c.workers } : {}) };
     const result = await decode(bytes, options);
+    sample();
+    tensors = result.tensors.length;
+    for (const t of result.tensors) {
+      weights += t.data.length;
+      outputBytes += t.data.byteLength;
+    }
+  } else if (c.mode === "decode") {
+    // decode() on the file's stream: read into one buffer, every tensor kept.
+    const options = { output: c.output, ...(c.workers ? { workers: c.workers } : {}) };
+    const result = await decode(file.readable, { ...options, onProgress: sample });
     sample();
     tensors = result.tensors.length;
     for (const t of result.tensors) {

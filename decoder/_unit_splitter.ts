@@ -34,7 +34,9 @@ export class UnitSplitter {
   /**
    * @param maxUnitBytes Largest unit accepted.
    * @param reuse Whether a unit's bytes may be overwritten once `unit()` has returned (the
-   * handler keeps no view of them): the buffers of units that span chunks are then used again.
+   * handler keeps no view of them): the buffers of units that span chunks are then used again,
+   * and no view of a chunk outlives `push()` (the few bytes left over are copied), so that the
+   * caller may fill the chunk's buffer again.
    */
   constructor(readonly maxUnitBytes: number, readonly reuse = false) {}
 
@@ -47,6 +49,16 @@ export class UnitSplitter {
 
   /** Adds a chunk and hands each unit it completes (or, while it arrives, a large one) on. */
   push(chunk: Uint8Array, handler: UnitHandler): void {
+    this.#push(chunk, handler);
+    if (this.reuse) {
+      // With a partial handler only a unit's first bytes, before its size is known, are left.
+      for (let i = this.#head; i < this.#pending.length; i++) {
+        this.#pending[i] = this.#pending[i]!.slice();
+      }
+    }
+  }
+
+  #push(chunk: Uint8Array, handler: UnitHandler): void {
     const open = this.#open;
     if (open) {
       const part = Math.min(chunk.length, open.buffer.length - open.filled);

@@ -6,7 +6,6 @@
  * @module
  */
 import type { Dtype } from "../core/model_tensor.ts";
-import { DecodeError } from "../core/errors.ts";
 import { crc32Combine } from "../core/crc32.ts";
 import { blockRowElements, scanPlan } from "../core/scan.ts";
 import { levelBytes } from "../core/syntax.ts";
@@ -31,6 +30,9 @@ import {
 } from "./unit_decoder.ts";
 import { HAS_WEB_WORKERS, WorkerPool } from "../core/worker_pool.ts";
 import type { RowsJob, RowsResult } from "./_decode_worker.ts";
+import { decodeSource, type NnrSource } from "./_source.ts";
+
+export { type NnrSource, sourceStream } from "./_source.ts";
 
 /**
  * What each tensor is delivered as:
@@ -214,16 +216,18 @@ class StreamDecoder {
     this.#workers = HAS_WEB_WORKERS ? options.workers ?? 1 : 1;
     this.#minWorkerPayload = options.minWorkerPayload ?? 262144;
     // In this thread a unit is decoded before the next arrives: its buffer can be used again.
-    this.#splitter = new UnitSplitter(
-      options.limits?.maxUnitBytes ?? 2 ** 30,
-      this.#workers === 1,
-    );
+    this.#splitter = new UnitSplitter(options.limits?.maxUnitBytes ?? 2 ** 30, this.reusesBuffers);
   }
 
   /**
    * The workers, started at the first data unit large enough to be worth them; from then on they
    * take every data unit, so that this thread, which hands them out, never keeps them waiting.
    */
+  /** Whether no view of a chunk outlives its push(), nor of a unit its decoding (one thread). */
+  get reusesBuffers(): boolean {
+    return this.#workers === 1;
+  }
+
   #workersFor(job: DataUnitJob): WorkerPool<RowsJob, RowsResult> | null {
     if (this.#workers === 1 || (!this.#pool && job.payload.length < this.#minWorkerPayload)) {
       return null;
@@ -443,6 +447,12 @@ class StreamDecoder {
 export class DecoderStream extends TransformStream<Uint8Array, StreamTensor> {
   /** The file's metadata and model skeleton. */
   readonly header: Promise<NnrHeader>;
+  /**
+   * Whether the stream keeps no view of a chunk once writing it has completed (when it decodes
+   * in this thread), so that a writer may fill the chunk's buffer again: {@linkcode decode} and
+   * `loadModel()` read byte streams into one buffer that way.
+   */
+  readonly chunksReusable: boolean;
 
   /**
    * Creates the stream.
@@ -491,27 +501,10 @@ export class DecoderStream extends TransformStream<Uint8Array, StreamTensor> {
       },
     });
     this.header = header;
+    this.chunksReusable = decoder.reusesBuffers;
     // A stream that fails before its header is known must not leave an unhandled rejection.
     header.catch(() => {});
   }
-}
-
-/** Where {@linkcode decode} and `loadModel()` read from. */
-export type NnrSource = Uint8Array | ReadableStream<Uint8Array> | Response;
-
-/** Turns any {@linkcode NnrSource} into a byte stream. */
-export function sourceStream(source: NnrSource): ReadableStream<Uint8Array> {
-  if (source instanceof Uint8Array) {
-    return new ReadableStream({
-      start(controller) {
-        controller.enqueue(source);
-        controller.close();
-      },
-    });
-  }
-  if (source instanceof ReadableStream) return source;
-  if (!source.body) throw new DecodeError("truncated", "Response has no body", 0);
-  return source.body;
 }
 
 /**
@@ -539,17 +532,9 @@ export async function decode(
   } = {},
 ): Promise<{ header: NnrHeader; tensors: StreamTensor[] }> {
   let bytes = 0;
-  const counted = sourceStream(source).pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        bytes += chunk.length;
-        controller.enqueue(chunk);
-      },
-    }),
-  );
   const decoder = new DecoderStream(options);
   const tensors: StreamTensor[] = [];
-  for await (const t of counted.pipeThrough(decoder)) {
+  for await (const t of decodeSource(source, decoder, (n) => bytes += n)) {
     tensors.push(t);
     options.onProgress?.({ bytes, tensors: tensors.length });
   }

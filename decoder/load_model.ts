@@ -10,13 +10,8 @@ import { joinOnnx, type OnnxTensorData, onnxTensorOrigins } from "../model/onnx.
 import { elementCount } from "../model/dtypes.ts";
 import { type ContainerTensor } from "../core/container.ts";
 import { DTYPE_BYTES } from "../core/model_tensor.ts";
-import {
-  type DecodeOptions,
-  DecoderStream,
-  modelBytes,
-  type NnrSource,
-  sourceStream,
-} from "./decode_stream.ts";
+import { type DecodeOptions, DecoderStream, modelBytes } from "./decode_stream.ts";
+import { decodeSource, type NnrSource } from "./_source.ts";
 
 /** The part of an onnxruntime module that {@linkcode loadModel} uses. */
 export interface OrtModule<S> {
@@ -94,20 +89,16 @@ export async function loadModel<S>(source: NnrSource, options: LoadModelOptions<
   let totalTensors: number | null = null;
   const report = () => options.onProgress?.({ bytes, tensors, totalTensors });
   decoder.header.then((h) => totalTensors = h.meta?.tensors.length ?? null, () => {});
-  const counted = sourceStream(source).pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        bytes += chunk.length;
-        report();
-        controller.enqueue(chunk);
-      },
-    }),
-  );
   const external = (options.weights ?? "external") === "external";
   const data = new Map<number, Uint8Array | OnnxTensorData>();
   let buffer: Uint8Array | null = null;
   const offsets = new Map<number, number>();
-  for await (const t of counted.pipeThrough(decoder)) {
+  for await (
+    const t of decodeSource(source, decoder, (n) => {
+      bytes += n;
+      report();
+    })
+  ) {
     if (t.slot === undefined) {
       throw new DecodeError("unsupported", `Tensor "${t.name}" has no place in a model`, 0);
     }

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { compressModel } from "../encoder/compress_model.ts";
 import { decode, DecoderStream, type StreamTensor } from "../decoder/decode_stream.ts";
 import { loadModel } from "../decoder/load_model.ts";
+import { decodeSource } from "../decoder/_source.ts";
 import { readNnrFile } from "../decoder/nnr_file.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
 import { DecodeError } from "../core/errors.ts";
@@ -22,6 +23,43 @@ function chunked(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
       if (at >= bytes.length) return controller.close();
       controller.enqueue(bytes.slice(at, at + size));
       at += size;
+    },
+  });
+}
+
+/**
+ * A byte stream (readable into the reader's own buffer) delivering `bytes` in reads of at most
+ * `size`, after which it stalls for ever if `stall`; `reads.byob` counts reads into a buffer.
+ */
+function byteStream(
+  bytes: Uint8Array,
+  size: number,
+  reads = { byob: 0 },
+  stall = false,
+): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller): Promise<void> | void {
+      const n = Math.min(size, bytes.length - at);
+      if (n === 0) {
+        if (stall) return new Promise(() => {});
+        controller.close();
+        controller.byobRequest?.respond(0);
+        return;
+      }
+      const request = controller.byobRequest;
+      if (!request) {
+        controller.enqueue(bytes.slice(at, at + n));
+        at += n;
+        return;
+      }
+      const view = request.view!;
+      const m = Math.min(n, view.byteLength);
+      new Uint8Array(view.buffer, view.byteOffset, m).set(bytes.subarray(at, at + m));
+      at += m;
+      reads.byob++;
+      request.respond(m);
     },
   });
 }
@@ -47,6 +85,53 @@ Deno.test("DecoderStream gives the same tensors for chunks of 1, 7, 1021 bytes a
     const tensors = await collect(chunked(bytes, size).pipeThrough(decoder));
     assert.deepEqual(tensors, whole.tensors, `chunks of ${size}`);
     assert.deepEqual((await decoder.header).meta, whole.header.meta);
+  }
+});
+
+Deno.test("decode() reads a byte stream into one buffer, with the same tensors", async () => {
+  const { bytes } = await compressModel(await Deno.readFile(LENET300), "onnx");
+  for (const output of ["float32", "levels"] as const) {
+    const whole = await decode(bytes, { output });
+    for (const size of [1, 3, 1021, 2 ** 20]) {
+      const reads = { byob: 0 };
+      const got = await decode(byteStream(bytes, size, reads), { output });
+      assert.deepEqual(got.tensors, whole.tensors, `${output}, reads of ${size}`);
+      assert.ok(reads.byob > 0, "read into the decoder's buffer");
+    }
+  }
+  await assert.rejects(decode(byteStream(bytes.subarray(0, 5000), 997)), DecodeError);
+});
+
+Deno.test("DecoderStream keeps no view of a written chunk in one thread (chunksReusable)", async () => {
+  const { bytes } = await compressModel(await Deno.readFile(LENET300), "onnx");
+  const whole = await decode(bytes);
+  assert.equal(new DecoderStream({ workers: 2 }).chunksReusable, false);
+  for (const size of [1, 2, 5, 4093]) {
+    const decoder = new DecoderStream();
+    assert.equal(decoder.chunksReusable, true);
+    const tensors = collect(decoder.readable);
+    const writer = decoder.writable.getWriter();
+    // One buffer for every chunk, scribbled over after each write.
+    const buffer = new Uint8Array(size);
+    for (let at = 0; at < bytes.length; at += size) {
+      const chunk = buffer.subarray(0, Math.min(size, bytes.length - at));
+      chunk.set(bytes.subarray(at, at + chunk.length));
+      await writer.write(chunk);
+      buffer.fill(0xa5);
+    }
+    await writer.close();
+    assert.deepEqual(await tensors, whole.tensors, `chunks of ${size}`);
+  }
+});
+
+Deno.test("a consumer that stops early does not wait for a stalled source", async () => {
+  const { bytes } = await compressModel(await Deno.readFile(LENET300), "onnx");
+  const first = (await decode(bytes)).tensors[0]!;
+  // The source sends the file but its last byte, then never ends.
+  const source = byteStream(bytes.subarray(0, bytes.length - 1), 4096, { byob: 0 }, true);
+  for await (const t of decodeSource(source, new DecoderStream())) {
+    assert.deepEqual(t, first);
+    break;
   }
 });
 
