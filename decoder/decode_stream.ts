@@ -59,7 +59,8 @@ export interface DecodeOptions {
   /**
    * With workers, the data units before the first whose payload has at least this many bytes are
    * decoded in this thread, and the workers start at that one (default 256 KiB: a worker's start
-   * costs more than decoding smaller ones; LeNet-300's largest, 182 kB, decodes in ~30 ms).
+   * costs more than decoding smaller ones; LeNet-300's largest, 182 kB, decodes in ~30 ms),
+   * unless the file's metadata declares at least 2^22 weights: then they start at once.
    */
   readonly minWorkerPayload?: number;
 }
@@ -153,6 +154,12 @@ function smallestInts(levels: Int32Array): SinkArray {
   return width === 1 ? Int8Array.from(levels) : width === 2 ? Int16Array.from(levels) : levels;
 }
 
+/**
+ * A model of this many weights has the workers start at its first data unit (decoding it in one
+ * thread takes ~0.5 s, a worker's start ~0.05 s).
+ */
+const WORKERS_WORTH_WEIGHTS = 2 ** 22;
+
 /** Bytes of payload handed to workers and not decoded yet before the input waits. */
 const MAX_IN_FLIGHT_BYTES = 32 * 2 ** 20;
 
@@ -219,17 +226,22 @@ class StreamDecoder {
     this.#splitter = new UnitSplitter(options.limits?.maxUnitBytes ?? 2 ** 30, this.reusesBuffers);
   }
 
-  /**
-   * The workers, started at the first data unit large enough to be worth them; from then on they
-   * take every data unit, so that this thread, which hands them out, never keeps them waiting.
-   */
   /** Whether no view of a chunk outlives its push(), nor of a unit its decoding (one thread). */
   get reusesBuffers(): boolean {
     return this.#workers === 1;
   }
 
+  /**
+   * The workers, started at the first data unit if the metadata declares a model large enough to
+   * be worth them, else at the first data unit that is; from then on they take every data unit,
+   * so that this thread, which hands them out, never keeps them waiting.
+   */
   #workersFor(job: DataUnitJob): WorkerPool<RowsJob, RowsResult> | null {
-    if (this.#workers === 1 || (!this.#pool && job.payload.length < this.#minWorkerPayload)) {
+    if (
+      this.#workers === 1 ||
+      (!this.#pool && job.payload.length < this.#minWorkerPayload &&
+        this.reader.declaredWeights() < WORKERS_WORTH_WEIGHTS)
+    ) {
       return null;
     }
     this.#pool ??= new WorkerPool<RowsJob, RowsResult>(

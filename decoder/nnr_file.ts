@@ -269,6 +269,18 @@ export class NnrUnitReader {
   }
 
   /**
+   * The number of weights in all the tensors the metadata declares (0 before it is read, or
+   * without it).
+   *
+   * @returns A count.
+   */
+  declaredWeights(): number {
+    let n = 0;
+    for (const t of this.#meta?.tensors ?? []) n += t.shape.reduce((a, d) => a * d, 1);
+    return n;
+  }
+
+  /**
    * The bytes per level the metadata records for a data unit, if it does.
    *
    * @param job The job from {@linkcode NnrUnitReader.parse}.

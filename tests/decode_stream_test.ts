@@ -5,7 +5,7 @@ import { compressModel } from "../encoder/compress_model.ts";
 import { decode, DecoderStream, type StreamTensor } from "../decoder/decode_stream.ts";
 import { loadModel } from "../decoder/load_model.ts";
 import { decodeSource } from "../decoder/_source.ts";
-import { readNnrFile } from "../decoder/nnr_file.ts";
+import { NnrUnitReader, readNnrFile } from "../decoder/nnr_file.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
 import { DecodeError } from "../core/errors.ts";
 import { toFloat16Weights } from "./_onnx_fixtures.ts";
@@ -219,6 +219,15 @@ Deno.test("decode({ workers: 2 }) gives the same tensors and the same errors", a
   const bad = bytes.slice();
   bad[bytes.length - 5000]! ^= 0x40;
   await assert.rejects(decode(bad, { workers: 2, minWorkerPayload: 0 }), DecodeError);
+});
+
+Deno.test("the reader knows the model's size from the metadata before the first tensor", async () => {
+  const { bytes } = await compressModel(await Deno.readFile(LENET300), "onnx");
+  const reader = new NnrUnitReader();
+  let offset = 0;
+  while (!reader.parse(bytes, offset)) offset += reader.units.at(-1)!.size;
+  // 784·300 + 300 + 300·100 + 100 + 100·10 (fc3 has no bias): what decides when workers start.
+  assert.equal(reader.declaredWeights(), 266_600);
 });
 
 Deno.test("loadModel() keeps Constant and subgraph tensors inline (silero VAD), as onnxruntime needs", async () => {
