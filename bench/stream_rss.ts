@@ -15,6 +15,9 @@
 // forces a full GC after each tensor, so its peak is the decoder's working set without the
 // garbage that V8 lets pile up between collections.
 //
+// After the table, each case's speed against the first case's, as medians of the ratios of runs
+// made back to back (`--case stream-float32 --case stream-float32-2workers`: the workers' gain).
+//
 // Memory: the baseline is the child's RSS after its modules are loaded, the file is opened and a
 // full GC has run, just before decoding. The peak is the kernel's high-water mark (VmHWM of
 // /proc/self/status, reset to the baseline through /proc/self/clear_refs), so nothing between
@@ -316,6 +319,15 @@ if (options.child !== null) {
         `${r.mWeightsPerS.toFixed(2).padStart(6)} ${r.fileMBPerS.toFixed(2).padStart(6)} ` +
         `${r.baselineRss.toFixed(1).padStart(8)} ${r.peakAboveBaseline?.toFixed(1).padStart(9)} ` +
         `(${r.peakAboveBaselineMax?.toFixed(1)}) ${r.outputMB.toFixed(1).padStart(9)}`,
+    );
+  }
+  // Runs r of all cases ran back to back: their time ratios are what a drifting machine compares.
+  const first = chosen[0]!.name;
+  for (const c of chosen.slice(1)) {
+    const ratios = runs.get(c.name)!.map((r, i) => runs.get(first)![i]!.seconds / r.seconds);
+    console.error(
+      `speed of ${c.name} / ${first}, paired runs: median ${median(ratios).toFixed(2)} ` +
+        `(${ratios.map((x) => x.toFixed(2)).join(", ")})`,
     );
   }
 }
