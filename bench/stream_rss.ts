@@ -5,15 +5,14 @@
 //
 //   npx deno run -A bench/stream_rss.ts [--runs 5] [--case NAME ...] [--file .cache/isnet.nnr]
 //
-// Cases: one-shot `decode()` (all tensors kept, as a caller that needs them all would) versus
-// streaming (`file.readable.pipeThrough(new DecoderStream())`, each tensor dropped once seen, or
-// kept: `stream-keep-*`, whose peak is compared with the output it holds) versus `decode()` on the
-// file's stream (`decode-*`: it reads a byte stream into one buffer, and keeps every tensor);
-// float32 values versus
-// int8 levels (`output: "levels"`) versus float16 bit patterns (`output: "original"`); 1 and 2
-// workers. `stream-levels-gc` is a diagnostic: it
-// forces a full GC after each tensor, so its peak is the decoder's working set without the
-// garbage that V8 lets pile up between collections.
+// Cases: one-shot `decode()` of the file in memory (all tensors kept, as a caller that needs them
+// all would) versus streaming (`file.readable.pipeThrough(new DecoderStream())`, each tensor
+// dropped once seen, or kept: `stream-keep-*`, whose peak is compared with the output it holds)
+// versus `decode()` on the file's stream (`decode-*`: it reads a byte stream into one buffer, and
+// keeps every tensor); float32 values versus int8 levels (`output: "levels"`) versus float16 bit
+// patterns (`output: "original"`); 1 and 2 workers. `stream-levels-gc` and `decode-levels-gc` are
+// diagnostics: they force a full GC after each tensor, so their peak is the decoder's working set
+// without the garbage that V8 lets pile up between collections.
 //
 // After the table, each case's speed against the first case's, as medians of the ratios of runs
 // made back to back (`--case stream-float32 --case stream-float32-2workers`: the workers' gain).
@@ -57,6 +56,7 @@ const CASES: readonly Case[] = [
   { name: "stream-keep-levels", mode: "stream", output: "levels", keep: true },
   { name: "decode-float32", mode: "decode", output: "float32" },
   { name: "decode-levels", mode: "decode", output: "levels" },
+  { name: "decode-levels-gc", mode: "decode", output: "levels", gcEach: true },
   { name: "stream-float32-2workers", mode: "stream", output: "float32", workers: 2 },
   { name: "stream-levels-2workers", mode: "stream", output: "levels", workers: 2 },
   { name: "load-external", mode: "load", output: "float32", weights: "external" },
@@ -149,7 +149,11 @@ async function measure(c: Case, path: string): Promise<Run> {
   } else if (c.mode === "decode") {
     // decode() on the file's stream: read into one buffer, every tensor kept.
     const options = { output: c.output, ...(c.workers ? { workers: c.workers } : {}) };
-    const result = await decode(file.readable, { ...options, onProgress: sample });
+    const onProgress = () => {
+      sample();
+      if (c.gcEach) gc();
+    };
+    const result = await decode(file.readable, { ...options, onProgress });
     sample();
     tensors = result.tensors.length;
     for (const t of result.tensors) {
