@@ -43,6 +43,8 @@ export interface DecodePayloadOptions {
   readonly codedLevels?: boolean;
   /** Also return the float32 reconstruction. */
   readonly reconstruct?: boolean;
+  /** The entry points the NDU header signals: each is checked where decoding crosses it. */
+  readonly entryPoints?: readonly EntryPoint[];
 }
 
 /** A decoded tensor payload. */
@@ -173,7 +175,10 @@ export function decodePayload(
   limits: DecodeLimits = {},
   options: DecodePayloadOptions = {},
 ): DecodedPayload {
-  const rows = new BlockRowDecoder(data, params, { limits });
+  const rows = new BlockRowDecoder(data, params, {
+    limits,
+    ...(options.entryPoints ? { entryPoints: options.entryPoints } : {}),
+  });
   // Without DQ the coded levels are the levels; with DQ, unless asked for, the coded level is
   // written and then overwritten by the level in the same array (each is read only once).
   const levels = new Int32Array(rows.elements);

@@ -15,10 +15,10 @@ import {
 } from "../core/container.ts";
 import { crc32, levelsCrc32 } from "../core/crc32.ts";
 import { DecodeError } from "../core/errors.ts";
-import { packEntryPoint, type PayloadParams } from "../core/syntax.ts";
+import type { PayloadParams } from "../core/syntax.ts";
 import type { Dtype } from "../core/model_tensor.ts";
 import { type DecodeLimits, decodePayload } from "./decode_payload.ts";
-import { unitParams } from "./unit_decoder.ts";
+import { unitEntryPoints, unitParams } from "./unit_decoder.ts";
 import { NNR_UNIT_TYPES, type NnrFieldValue, type NnrUnit, readNnrUnit } from "./nnr_units.ts";
 
 /** A decoded tensor. */
@@ -447,21 +447,13 @@ export function decodeDataUnit(job: DataUnitJob): DecodedTensor {
     d = decodePayload(job.payload, params, job.limits, {
       codedLevels: false,
       reconstruct: job.reconstruct,
+      entryPoints: unitEntryPoints(job),
     });
   } catch (e) {
     if (e instanceof DecodeError) {
       throw new DecodeError(e.code, `Tensor "${name}": ${e.reason}`, job.payloadOffset + e.offset);
     }
     throw e;
-  }
-  const signalled = (f.cabac_entry_point_list as number[] | undefined) ?? [];
-  const found = d.entryPoints.map(packEntryPoint);
-  if (found.length !== signalled.length || found.some((p, i) => p !== signalled[i])) {
-    throw new DecodeError(
-      "corrupt",
-      `Tensor "${name}": entry points do not match`,
-      job.payloadOffset,
-    );
   }
   return {
     name,

@@ -4,7 +4,12 @@ import assert from "node:assert/strict";
 import { laplaceTensor } from "../core/fixtures.ts";
 import { DecodeError } from "../core/errors.ts";
 import { fromSevenBitText, META_HEADER, MODEL_HEADER, toSevenBitText } from "../core/container.ts";
-import { readNnrFile } from "../decoder/nnr_file.ts";
+import {
+  type DataUnitJob,
+  decodeDataUnit,
+  NnrUnitReader,
+  readNnrFile,
+} from "../decoder/nnr_file.ts";
 import { readNnrUnits } from "../decoder/nnr_units.ts";
 import { encodeTensor, type TensorJob } from "../encoder/encode_tensor.ts";
 import { type FileTensor, writeBareNnrFile, writeNnrFile } from "../encoder/nnr_file.ts";
@@ -105,6 +110,31 @@ Deno.test("readNnrFile() decodes what encodeTensor() and writeNnrFile() wrote", 
   // Block scans signal entry points, which the reader checks against the payload.
   const fc = file.units.find((u) => u.fields.topology_elem_id === "fc.weight")!;
   assert.equal((fc.fields.cabac_entry_point_list as number[]).length, Math.ceil(70 / 16) - 1);
+});
+
+Deno.test("a data unit whose signalled entry points differ from its payload's is corrupt", async () => {
+  const { bytes } = await ourFile();
+  const reader = new NnrUnitReader();
+  let job: DataUnitJob | null = null;
+  for (let offset = 0; !job; offset += reader.units.at(-1)!.size) {
+    const j = reader.parse(bytes, offset);
+    if (j?.fields.topology_elem_id === "fc.weight") job = j;
+  }
+  decodeDataUnit(job);
+  const list = job.fields.cabac_entry_point_list as number[];
+  const signalling = (entries: number[]) => ({
+    ...job,
+    fields: { ...job.fields, cabac_entry_point_list: entries },
+  });
+  // value8 + 1, bit offset ± 1 (of block row 2's start), and one entry point too few.
+  const wrong = [8, 2048, -2048].map((d) => list.map((p, i) => i === 1 ? p + d : p));
+  for (const entries of [...wrong, list.slice(1)]) {
+    assert.throws(
+      () => decodeDataUnit(signalling(entries)),
+      (e) => e instanceof DecodeError && e.code === "corrupt" && e.message.includes("fc.weight"),
+      entries.join(),
+    );
+  }
 });
 
 Deno.test("writeNnrFile() puts only units the reference decoder accepts, in its order", async () => {
