@@ -30,9 +30,9 @@ import {
 } from "./unit_decoder.ts";
 import { HAS_WEB_WORKERS, WorkerPool } from "../core/worker_pool.ts";
 import type { RowsJob, RowsResult } from "./_decode_worker.ts";
-import { decodeSource, type NnrSource } from "./_source.ts";
+import { type NnrSource, readTensors } from "./_source.ts";
 
-export { type NnrSource, sourceStream } from "./_source.ts";
+export { type NnrSource, readTensors, sourceStream } from "./_source.ts";
 
 /**
  * What each tensor is delivered as:
@@ -546,7 +546,7 @@ export async function decode(
   let bytes = 0;
   const decoder = new DecoderStream(options);
   const tensors: StreamTensor[] = [];
-  for await (const t of decodeSource(source, decoder, (n) => bytes += n)) {
+  for await (const t of readTensors(source, decoder, (n) => bytes += n)) {
     tensors.push(t);
     options.onProgress?.({ bytes, tensors: tensors.length });
   }

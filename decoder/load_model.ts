@@ -11,7 +11,7 @@ import { elementCount } from "../model/dtypes.ts";
 import { type ContainerTensor } from "../core/container.ts";
 import { DTYPE_BYTES } from "../core/model_tensor.ts";
 import { type DecodeOptions, DecoderStream, modelBytes } from "./decode_stream.ts";
-import { decodeSource, type NnrSource } from "./_source.ts";
+import { type NnrSource, readTensors } from "./_source.ts";
 
 /** The part of an onnxruntime module that {@linkcode loadModel} uses. */
 export interface OrtModule<S> {
@@ -94,7 +94,7 @@ export async function loadModel<S>(source: NnrSource, options: LoadModelOptions<
   let buffer: Uint8Array | null = null;
   const offsets = new Map<number, number>();
   for await (
-    const t of decodeSource(source, decoder, (n) => {
+    const t of readTensors(source, decoder, (n) => {
       bytes += n;
       report();
     })

@@ -2,9 +2,8 @@
 // and loadModel() into onnxruntime-web.
 import assert from "node:assert/strict";
 import { compressModel } from "../encoder/compress_model.ts";
-import { decode, DecoderStream, type StreamTensor } from "../decoder/decode_stream.ts";
+import { decode, DecoderStream, readTensors, type StreamTensor } from "../decoder/decode_stream.ts";
 import { loadModel } from "../decoder/load_model.ts";
-import { decodeSource } from "../decoder/_source.ts";
 import { NnrUnitReader, readNnrFile } from "../decoder/nnr_file.ts";
 import { decompressModel } from "../decoder/decompress_model.ts";
 import { DecodeError } from "../core/errors.ts";
@@ -129,7 +128,7 @@ Deno.test("a consumer that stops early does not wait for a stalled source", asyn
   const first = (await decode(bytes)).tensors[0]!;
   // The source sends the file but its last byte, then never ends.
   const source = byteStream(bytes.subarray(0, bytes.length - 1), 4096, { byob: 0 }, true);
-  for await (const t of decodeSource(source, new DecoderStream())) {
+  for await (const t of readTensors(source, new DecoderStream())) {
     assert.deepEqual(t, first);
     break;
   }
