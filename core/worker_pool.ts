@@ -170,7 +170,8 @@ export class WorkerPool<J, R> {
     const task = this.#running.get(msg.id);
     this.#running.delete(msg.id);
     const sent = this.#sent.get(worker)!;
-    if (sent.includes(msg.id)) sent.splice(sent.indexOf(msg.id), 1);
+    const at = sent.indexOf(msg.id);
+    if (at >= 0) sent.splice(at, 1);
     if (task) {
       if (msg.error === undefined) task.resolve(msg.result!);
       else if (msg.code !== undefined) {

@@ -197,9 +197,9 @@ function splitRows(job: DataUnitJob, parts: number): [number, number][] {
 
 /**
  * The decoding behind {@linkcode DecoderStream}: units are cut from the byte stream; in this
- * thread a large data unit is decoded block row by block row as its bytes arrive; with workers
- * each data unit of at least `minWorkerPayload` bytes is decoded in parts (block rows from their
- * entry points), which are put together in its output array. Tensors come out in file order.
+ * thread a large data unit is decoded block row by block row as its bytes arrive; with workers,
+ * once they have started (see `#workersFor`), each data unit is decoded in parts (block rows from
+ * their entry points), which are put together in its output array. Tensors come out in file order.
  */
 class StreamDecoder {
   readonly reader: NnrUnitReader;

@@ -17,6 +17,7 @@ import { crc32, levelsCrc32 } from "../core/crc32.ts";
 import { DecodeError } from "../core/errors.ts";
 import type { PayloadParams } from "../core/syntax.ts";
 import type { Dtype } from "../core/model_tensor.ts";
+import { elementCount } from "../model/dtypes.ts";
 import { type DecodeLimits, decodePayload } from "./decode_payload.ts";
 import { unitEntryPoints, unitParams } from "./unit_decoder.ts";
 import { NNR_UNIT_TYPES, type NnrFieldValue, type NnrUnit, readNnrUnit } from "./nnr_units.ts";
@@ -94,6 +95,8 @@ export class NnrUnitReader {
   }
   #mps: NnrUnit | null = null;
   #meta: ContainerMeta | null = null;
+  /** Weights in the tensors the metadata declares, summed once it is read (asked per unit). */
+  #declaredWeights = 0;
   #model: { text: string; offset: number } | null = null;
   #tensors = 0;
 
@@ -193,8 +196,10 @@ export class NnrUnitReader {
       if (this.#tensors > 0 || (meta ? this.#meta : this.#model)) {
         throw new DecodeError("corrupt", "Metadata or model unit out of place", at);
       }
-      if (meta) this.#meta = parseMeta(text, at);
-      else this.#model = { text, offset: at };
+      if (meta) {
+        this.#meta = parseMeta(text, at);
+        for (const t of this.#meta.tensors) this.#declaredWeights += elementCount(t.shape);
+      } else this.#model = { text, offset: at };
     } else if (text !== "" && this.#tensors === 0) {
       throw new DecodeError("corrupt", "Unrecognised topology unit before the data units", at);
     }
@@ -275,9 +280,7 @@ export class NnrUnitReader {
    * @returns A count.
    */
   declaredWeights(): number {
-    let n = 0;
-    for (const t of this.#meta?.tensors ?? []) n += t.shape.reduce((a, d) => a * d, 1);
-    return n;
+    return this.#declaredWeights;
   }
 
   /**
